@@ -1,0 +1,275 @@
+"""One internal form for expression data: observations × genes, dense or CSR, with names.
+
+Every entry point (library, plug-in, CLI, HTTP) converts its input with
+:func:`as_expression` so that scoring code sees a single shape convention. Sparse input
+stays sparse; nothing here densifies a whole sparse matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .errors import InputError, UsageError
+
+ValueScale = Literal["counts", "linear", "log", "zscore", "unknown"]
+
+
+@dataclass
+class Expression:
+    """An expression matrix with observations in rows and genes in columns.
+
+    ``X`` is a float ``numpy.ndarray`` or ``scipy.sparse.csr_matrix``. ``source`` names where
+    it came from (a file name, "AnnData.X", ...) so errors can say which input is at fault;
+    ``notes`` collects what was done to it on the way in (duplicates merged, layer chosen).
+    """
+
+    X: np.ndarray | sp.csr_matrix
+    obs_names: pd.Index
+    var_names: pd.Index
+    source: str = "input"
+    value_scale: ValueScale | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n_obs, n_var = self.X.shape
+        if len(self.obs_names) != n_obs or len(self.var_names) != n_var:
+            raise InputError(
+                f"{self.source}: matrix is {n_obs} × {n_var} but {len(self.obs_names)} "
+                f"observation names and {len(self.var_names)} gene names were given"
+            )
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.X.shape
+
+    @property
+    def is_sparse(self) -> bool:
+        return sp.issparse(self.X)
+
+    def column_subset(self, columns: np.ndarray) -> np.ndarray:
+        """Dense ``obs × len(columns)`` block (only the requested genes are densified)."""
+        block = self.X[:, columns]
+        return block.toarray() if sp.issparse(block) else np.asarray(block)
+
+
+def _to_float_matrix(X: Any, source: str) -> np.ndarray | sp.csr_matrix:
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        if X.dtype.kind not in "fiub":
+            raise InputError(f"{source}: sparse matrix has non-numeric dtype {X.dtype}")
+        return X.astype(np.float64, copy=False)
+    arr = np.asarray(X)
+    if arr.dtype.kind not in "fiub":
+        raise InputError(
+            f"{source}: matrix values are not numeric (dtype {arr.dtype}); "
+            "check that the first column holds gene or sample names and the rest numbers"
+        )
+    if arr.ndim != 2:
+        raise InputError(f"{source}: expected a 2-D matrix, got {arr.ndim} dimension(s)")
+    return arr.astype(np.float64, copy=False)
+
+
+def check_finite(expr: Expression) -> None:
+    """Raise :class:`InputError` naming the first NaN/Inf cell (sample and gene)."""
+    data = expr.X.data if expr.is_sparse else expr.X
+    bad = ~np.isfinite(data)
+    if not bad.any():
+        return
+    if expr.is_sparse:
+        pos = int(np.flatnonzero(bad)[0])
+        row = int(np.searchsorted(expr.X.indptr, pos, side="right") - 1)
+        col = int(expr.X.indices[pos])
+    else:
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+    n_bad = int(bad.sum())
+    raise InputError(
+        f"{expr.source}: {n_bad} missing or infinite value(s) (NaN/Inf), first at sample "
+        f"{expr.obs_names[row]!r}, gene {expr.var_names[col]!r}; impute or remove them before scoring",
+        detail={
+            "n_nonfinite": n_bad,
+            "sample": str(expr.obs_names[row]),
+            "gene": str(expr.var_names[col]),
+        },
+    )
+
+
+def _from_anndata(adata: Any, layer: str | None, use_raw: bool) -> Expression:
+    if use_raw and layer is not None:
+        raise UsageError("use_raw=True and layer= cannot be combined; choose one matrix")
+    if use_raw:
+        if adata.raw is None:
+            raise UsageError("use_raw=True but this AnnData has no .raw; use .X or a layer")
+        X, var_names, source = adata.raw.X, adata.raw.var_names, "AnnData.raw.X"
+    elif layer is not None:
+        if layer not in adata.layers:
+            raise UsageError(
+                f"layer {layer!r} not found; available layers: {', '.join(adata.layers) or '(none)'}"
+            )
+        X, var_names, source = adata.layers[layer], adata.var_names, f"AnnData.layers[{layer!r}]"
+    else:
+        X, var_names, source = adata.X, adata.var_names, "AnnData.X"
+    if X is None:
+        raise InputError(f"{source} is empty (None)")
+    if getattr(adata, "isbacked", False) and X is adata.X:
+        # Backed mode: callers that stream chunks use sigscore.scoring directly; here the
+        # matrix must be brought into memory, which a user asked for by calling score().
+        X = X[:]
+    if hasattr(X, "compute"):  # dask array
+        X = X.compute()
+    expr = Expression(
+        _to_float_matrix(X, source),
+        pd.Index(adata.obs_names.astype(str)),
+        pd.Index(pd.Index(var_names).astype(str)),
+        source=source,
+    )
+    expr.notes.append(f"scored matrix: {source}")
+    return expr
+
+
+def as_expression(
+    data: Any,
+    *,
+    var_names: Sequence[str] | None = None,
+    obs_names: Sequence[str] | None = None,
+    layer: str | None = None,
+    use_raw: bool = False,
+    genes_axis: Literal["columns", "rows"] = "columns",
+    source: str | None = None,
+) -> Expression:
+    """Convert AnnData, pandas/polars DataFrames, numpy or scipy matrices to :class:`Expression`.
+
+    DataFrames and matrices are taken as observations × genes unless ``genes_axis="rows"``
+    (the usual bulk layout, genes × samples). A polars frame's first string column, if
+    any, holds the row names. numpy/scipy input needs ``var_names``.
+    """
+    if isinstance(data, Expression):
+        return data
+    if genes_axis not in ("columns", "rows"):
+        raise UsageError(f"genes_axis must be 'columns' or 'rows', not {genes_axis!r}")
+    if type(data).__name__ == "AnnData":
+        return _from_anndata(data, layer, use_raw)
+    if layer is not None or use_raw:
+        raise UsageError("layer= and use_raw= apply to AnnData input only")
+
+    if type(data).__module__.startswith("polars"):
+        import polars as pl
+
+        if isinstance(data, pl.LazyFrame):
+            data = data.collect()
+        str_cols = [c for c, t in zip(data.columns, data.dtypes, strict=True) if t == pl.Utf8]
+        index = data.get_column(str_cols[0]).to_list() if str_cols else None
+        values = data.drop(str_cols[:1]) if str_cols else data
+        frame = pd.DataFrame(values.to_numpy(), columns=values.columns, index=index)
+        data, source = frame, source or "polars DataFrame"
+
+    if isinstance(data, pd.DataFrame):
+        frame = data.T if genes_axis == "rows" else data
+        non_numeric = [
+            str(c)
+            for c, t in zip(frame.columns, frame.dtypes, strict=True)
+            if not pd.api.types.is_numeric_dtype(t)
+        ]
+        if non_numeric:
+            raise InputError(
+                f"{source or 'DataFrame'}: column(s) {non_numeric[:5]} are not numeric; "
+                "put sample/gene names in the index, not in a column"
+            )
+        return Expression(
+            _to_float_matrix(frame.to_numpy(), source or "DataFrame"),
+            pd.Index(frame.index.astype(str)),
+            pd.Index(frame.columns.astype(str)),
+            source=source or "DataFrame",
+        )
+
+    if sp.issparse(data) or isinstance(data, np.ndarray) or hasattr(data, "__array__"):
+        name = source or ("sparse matrix" if sp.issparse(data) else "array")
+        X = _to_float_matrix(data, name)
+        if genes_axis == "rows":
+            X = X.T.tocsr() if sp.issparse(X) else X.T
+        if var_names is None:
+            raise UsageError(f"{name}: gene names are required (pass var_names=...)")
+        obs = obs_names if obs_names is not None else [f"sample_{i}" for i in range(X.shape[0])]
+        return Expression(
+            X, pd.Index([str(v) for v in obs]), pd.Index([str(v) for v in var_names]), source=name
+        )
+
+    raise UsageError(
+        f"cannot score data of type {type(data).__name__}; pass an AnnData, a pandas or polars "
+        "DataFrame (samples × genes), or a numpy/scipy matrix with var_names"
+    )
+
+
+def detect_value_scale(X: np.ndarray | sp.csr_matrix, max_values: int = 200_000) -> ValueScale:
+    """Guess the scale of expression values from a sample of them.
+
+    counts: non-negative integers; zscore: negatives present and values centred near 0;
+    log: non-negative with max ≤ 50; linear (TPM/CPM/FPKM): non-negative, larger range.
+    """
+    values = X.data if sp.issparse(X) else np.asarray(X).ravel()
+    if values.size > max_values:
+        values = values[np.linspace(0, values.size - 1, max_values).astype(np.int64)]
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return "unknown"
+    if values.min() < 0:
+        return "zscore" if abs(float(np.mean(values))) < 0.5 else "log"
+    if np.all(np.abs(values - np.round(values)) < 1e-8) and values.max() > 1:
+        return "counts"
+    return "log" if values.max() <= 50 else "linear"
+
+
+def merge_duplicate_genes(
+    expr: Expression, keys: Sequence[str], rule: Literal["auto", "sum", "max_mean"] = "auto"
+) -> tuple[Expression, dict[str, list[str]]]:
+    """Collapse columns that share a key (e.g. the same harmonised symbol).
+
+    Rule: ``sum`` adds the columns (right for raw counts, where two probes/IDs of one gene
+    share its reads); ``max_mean`` keeps the column with the highest mean (the usual choice
+    for normalised/log data, as in GSEA's collapse). ``auto`` picks ``sum`` for counts and
+    ``max_mean`` otherwise. Returns the new expression (columns named by key, in order of
+    first appearance) and ``{key: [original names merged]}`` for every merged key.
+    """
+    keys_arr = pd.Index([str(k) for k in keys])
+    if len(keys_arr) != expr.shape[1]:
+        raise ValueError("one key per gene column is required")
+    if keys_arr.is_unique:
+        return Expression(
+            expr.X, expr.obs_names, keys_arr, expr.source, expr.value_scale, list(expr.notes)
+        ), {}
+    if rule == "auto":
+        scale = expr.value_scale or detect_value_scale(expr.X)
+        rule = "sum" if scale == "counts" else "max_mean"
+    codes, uniques = pd.factorize(keys_arr)
+    merged: dict[str, list[str]] = {}
+    for code in np.flatnonzero(np.bincount(codes) > 1):
+        merged[str(uniques[code])] = [str(expr.var_names[i]) for i in np.flatnonzero(codes == code)]
+    if rule == "sum":
+        agg = sp.csr_matrix(
+            (np.ones(len(codes)), (np.arange(len(codes)), codes)), shape=(len(codes), len(uniques))
+        )
+        X = expr.X @ agg
+        X = sp.csr_matrix(X) if sp.issparse(expr.X) else np.asarray(X)
+    elif rule == "max_mean":
+        means = np.asarray(expr.X.mean(axis=0)).ravel()
+        order = np.lexsort((-means, codes))  # within each key, highest mean first
+        first = order[np.r_[True, codes[order][1:] != codes[order][:-1]]]
+        keep = first[np.argsort(codes[first])]
+        X = expr.X[:, keep]
+    else:
+        raise UsageError(f"unknown duplicate rule {rule!r}; use 'sum', 'max_mean' or 'auto'")
+    out = Expression(
+        X,
+        expr.obs_names,
+        pd.Index(uniques.astype(str)),
+        expr.source,
+        expr.value_scale,
+        list(expr.notes),
+    )
+    out.notes.append(f"merged {len(merged)} duplicated gene(s) by {rule}")
+    return out, merged
