@@ -1,0 +1,165 @@
+"""How much of each signature a matrix covers, and what to do when it is too little.
+
+A module is *found* gene by gene after identifier harmonisation (:mod:`sigscore.genes`):
+genes matched through an alias, an Ensembl/Entrez ID or an ortholog are reported with the
+name the matrix used, so a user can see exactly why a gene counted. The policy warns below
+``warn_below`` (fraction of the module's genes found) and excludes a module with fewer than
+``min_genes`` genes found (or below ``min_fraction``); excluded modules are never scored
+silently on a handful of genes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["ok", "low", "excluded"]
+
+
+class CoveragePolicy(BaseModel):
+    """Thresholds for scoring a module; configurable per call and per index definition."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    warn_below: float = Field(
+        0.7, ge=0.0, le=1.0, description="warn when fewer than this fraction of genes is found"
+    )
+    min_genes: int = Field(3, ge=1, description="exclude a module with fewer genes found")
+    min_fraction: float = Field(
+        0.0, ge=0.0, le=1.0, description="exclude a module below this fraction found"
+    )
+
+
+@dataclass
+class ModuleCoverage:
+    """Coverage of one module: genes found, missing, and matched through another name."""
+
+    module: str
+    n_genes: int
+    found: list[str]
+    missing: list[str]
+    matched_via: dict[str, str] = field(default_factory=dict)  # symbol -> name in the matrix
+    status: Status = "ok"
+
+    @property
+    def n_found(self) -> int:
+        return len(self.found)
+
+    @property
+    def fraction(self) -> float:
+        return self.n_found / self.n_genes if self.n_genes else 0.0
+
+    def to_record(self) -> dict[str, Any]:
+        rec = asdict(self)
+        rec.update(n_found=self.n_found, fraction=round(self.fraction, 4))
+        return rec
+
+
+@dataclass
+class CoverageReport:
+    """Per-module coverage for one matrix and one signature set."""
+
+    modules: list[ModuleCoverage]
+    policy: CoveragePolicy
+
+    def __getitem__(self, module: str) -> ModuleCoverage:
+        for m in self.modules:
+            if m.module == module:
+                return m
+        raise KeyError(module)
+
+    @property
+    def excluded(self) -> list[str]:
+        return [m.module for m in self.modules if m.status == "excluded"]
+
+    @property
+    def low(self) -> list[str]:
+        return [m.module for m in self.modules if m.status == "low"]
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = [
+            {
+                "module": m.module,
+                "n_genes": m.n_genes,
+                "n_found": m.n_found,
+                "fraction": m.fraction,
+                "status": m.status,
+                "missing": ", ".join(m.missing),
+                "matched_via": ", ".join(f"{k}←{v}" for k, v in m.matched_via.items()),
+            }
+            for m in self.modules
+        ]
+        return pd.DataFrame(rows).set_index("module")
+
+    def to_records(self) -> list[dict[str, Any]]:
+        return [m.to_record() for m in self.modules]
+
+    def messages(self) -> list[str]:
+        """One plain sentence per module that is low or excluded."""
+        out = []
+        for m in self.modules:
+            if m.status == "excluded":
+                out.append(
+                    f"module {m.module!r} excluded: only {m.n_found} of {m.n_genes} genes found "
+                    f"(minimum {self.policy.min_genes}); missing: {_preview(m.missing)}"
+                )
+            elif m.status == "low":
+                out.append(
+                    f"module {m.module!r} has low coverage: {m.n_found} of {m.n_genes} genes "
+                    f"({m.fraction:.0%}) found; missing: {_preview(m.missing)}"
+                )
+        return out
+
+    def __str__(self) -> str:
+        lines = [f"{'module':<28} {'found':>7} {'of':>4} {'frac':>6}  status"]
+        for m in self.modules:
+            lines.append(
+                f"{m.module:<28} {m.n_found:>7} {m.n_genes:>4} {m.fraction:>6.0%}  {m.status}"
+            )
+        return "\n".join(lines)
+
+
+def _preview(names: Sequence[str], n: int = 8) -> str:
+    shown = ", ".join(names[:n])
+    return shown + (f" … (+{len(names) - n} more)" if len(names) > n else "") if names else "(none)"
+
+
+def module_coverage(
+    module: str,
+    genes: Sequence[str],
+    present: Mapping[str, str],
+    policy: CoveragePolicy,
+) -> ModuleCoverage:
+    """Coverage of one module's ``genes`` given ``present``: symbol -> name used in the matrix."""
+    found = [g for g in genes if g in present]
+    missing = [g for g in genes if g not in present]
+    via = {g: present[g] for g in found if present[g] != g}
+    cov = ModuleCoverage(module, len(genes), found, missing, via)
+    if cov.n_found < policy.min_genes or cov.fraction < policy.min_fraction:
+        cov.status = "excluded"
+    elif cov.fraction < policy.warn_below:
+        cov.status = "low"
+    return cov
+
+
+def build_report(
+    module_genes: Mapping[str, Sequence[str]],
+    present: Mapping[str, str],
+    policy: CoveragePolicy | None = None,
+    *,
+    warn: bool = True,
+) -> CoverageReport:
+    """Coverage of every module; emits one ``UserWarning`` per low or excluded module."""
+    policy = policy or CoveragePolicy()
+    report = CoverageReport(
+        [module_coverage(m, g, present, policy) for m, g in module_genes.items()], policy
+    )
+    if warn:
+        for msg in report.messages():
+            warnings.warn(msg, UserWarning, stacklevel=3)
+    return report

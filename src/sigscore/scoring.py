@@ -1,0 +1,355 @@
+"""``sigscore.score``: the one call that scores any expression input with any method.
+
+Steps: convert the input to :class:`~sigscore.matrix.Expression`; harmonise its gene
+identifiers (:mod:`sigscore.genes`); collapse genes that harmonise to the same symbol;
+resolve each signature to column positions and report coverage; run the method over row
+chunks sized by a memory budget (rank methods never see more than one chunk densified);
+return a DataFrame whose ``attrs["sigscore"]`` holds the coverage report and a manifest.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from . import __version__
+from .coverage import CoveragePolicy, CoverageReport, build_report
+from .errors import CoverageError, UsageError
+from .matrix import Expression, as_expression, check_finite, merge_duplicate_genes
+from .methods import GeneStats, IndexedSet, MethodSpec, get_method
+
+DEFAULT_METHOD = "singscore"
+#: Memory a row chunk may take while being scored (bytes), unless ``chunk_size`` is given.
+DEFAULT_CHUNK_BYTES = 256 * 1024**2
+
+
+@dataclass
+class PreparedInput:
+    """A matrix with harmonised, de-duplicated gene columns and sets resolved to positions."""
+
+    expr: Expression
+    sets: list[IndexedSet]  # scoreable sets only
+    set_names: list[str]  # all sets, in signature order (excluded ones give NaN columns)
+    coverage: CoverageReport
+    signatures: Any  # SignatureSet
+    id_type: str
+
+
+def resolve_signatures(gene_sets: Any = None, tier: str = "extended") -> Any:
+    """A :class:`~sigscore.signatures.SignatureSet` from ``None`` (shipped), a set, mapping or path."""
+    from .signatures import SignatureSet, load_signatures, read_signatures
+
+    if gene_sets is None:
+        return load_signatures(tier=tier)
+    if isinstance(gene_sets, SignatureSet):
+        return gene_sets
+    if isinstance(gene_sets, str | Path | Mapping):
+        return read_signatures(gene_sets, tier=tier)
+    raise UsageError(
+        f"gene_sets must be None (shipped signatures), a SignatureSet, a mapping or a path "
+        f"(.gmt/.yaml/.json), not {type(gene_sets).__name__}"
+    )
+
+
+def harmonise_columns(
+    expr: Expression, id_type: str = "auto"
+) -> tuple[Expression, dict[str, str], str]:
+    """Rename columns to approved symbols, merging genes that share one.
+
+    Returns the new expression, ``{symbol: name(s) in the input}`` for every recognised
+    gene, and the identifier type used. Unrecognised columns keep their original name, so
+    nothing the user sent is dropped from rank-based methods.
+    """
+    from .genes import harmonise
+
+    harm = harmonise(list(expr.var_names), id_type=id_type)
+    keys = [
+        sym if sym is not None else str(q)
+        for q, sym in zip(harm.queries, harm.symbols, strict=True)
+    ]
+    merged_expr, merged = merge_duplicate_genes(expr, keys)
+    present: dict[str, str] = {}
+    for q, sym in zip(harm.queries, harm.symbols, strict=True):
+        if sym is not None and sym not in present:
+            present[sym] = " + ".join(merged[sym]) if sym in merged else str(q)
+    if merged:
+        examples = ", ".join(f"{k} ← {' + '.join(v)}" for k, v in list(merged.items())[:5])
+        merged_expr.notes.append(
+            f"{len(merged)} gene(s) shared a symbol after harmonisation and were merged: {examples}"
+        )
+    if harm.ambiguous:
+        amb = ", ".join(f"{q} → {'/'.join(c)}" for q, c in list(harm.ambiguous.items())[:5])
+        merged_expr.notes.append(f"{len(harm.ambiguous)} ambiguous alias(es) left unmatched: {amb}")
+    return merged_expr, present, harm.id_type
+
+
+def prepare(
+    data: Any,
+    gene_sets: Any = None,
+    *,
+    tier: str = "extended",
+    id_type: str = "auto",
+    coverage_policy: CoveragePolicy | Mapping[str, Any] | None = None,
+    context: Literal["up", "exclude"] = "up",
+    layer: str | None = None,
+    use_raw: bool = False,
+    genes_axis: Literal["columns", "rows"] = "columns",
+    var_names: Any = None,
+    obs_names: Any = None,
+    warn: bool = True,
+) -> PreparedInput:
+    """Everything :func:`score` does before running a method."""
+    policy = CoveragePolicy.model_validate(coverage_policy or {})
+    expr = as_expression(
+        data,
+        layer=layer,
+        use_raw=use_raw,
+        genes_axis=genes_axis,
+        var_names=var_names,
+        obs_names=obs_names,
+    )
+    check_finite(expr)
+    sigset = resolve_signatures(gene_sets, tier)
+    expr, present, used_id_type = harmonise_columns(expr, id_type)
+    column = {name: i for i, name in enumerate(expr.var_names)}
+    specs = sigset.gene_sets(context=context)
+    report = build_report(
+        {name: list(spec.up) + list(spec.down) for name, spec in specs.items()},
+        present,
+        policy,
+        warn=warn,
+    )
+    sets: list[IndexedSet] = []
+    for name, spec in specs.items():
+        if report[name].status == "excluded":
+            continue
+        up = [(column[g], w) for g, w in zip(spec.up, spec.up_weights, strict=True) if g in present]
+        down = [
+            (column[g], w)
+            for g, w in zip(spec.down, spec.down_weights, strict=True)
+            if g in present
+        ]
+        sets.append(
+            IndexedSet(
+                name=name,
+                up=np.array([i for i, _ in up], dtype=np.int64),
+                down=np.array([i for i, _ in down], dtype=np.int64),
+                up_weights=np.array([w for _, w in up], dtype=np.float64),
+                down_weights=np.array([w for _, w in down], dtype=np.float64),
+            )
+        )
+    if not sets:
+        raise CoverageError(
+            f"{expr.source}: no signature could be scored — too few of its genes were found "
+            f"(identifiers looked like {used_id_type!r}; {len(present)} of {expr.shape[1]} genes "
+            "recognised). Check the gene identifiers or pass id_type=...\n" + str(report),
+            detail={"coverage": report.to_records()},
+        )
+    return PreparedInput(expr, sets, list(specs), report, sigset, used_id_type)
+
+
+def chunk_rows_for(X: np.ndarray | sp.spmatrix, budget_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
+    """Rows per chunk so that a chunk, densified with a few working copies, fits the budget."""
+    n_obs, n_var = X.shape
+    # A rank method holds roughly four float64/int64 arrays the size of the chunk.
+    row_bytes = 4 * 8 * max(n_var, 1)
+    return int(max(1, min(n_obs, budget_bytes // row_bytes)))
+
+
+def iter_row_chunks(n_obs: int, chunk_rows: int) -> Iterator[slice]:
+    for start in range(0, n_obs, chunk_rows):
+        yield slice(start, min(n_obs, start + chunk_rows))
+
+
+def gene_stats(X: np.ndarray | sp.spmatrix, chunk_rows: int | None = None) -> GeneStats:
+    """Per-gene mean and sample variance over all rows, accumulated chunk by chunk."""
+    n_obs, n_var = X.shape
+    chunk_rows = chunk_rows or chunk_rows_for(X)
+    total = np.zeros(n_var)
+    total_sq = np.zeros(n_var)
+    for rows in iter_row_chunks(n_obs, chunk_rows):
+        block = X[rows]
+        if sp.issparse(block):
+            total += np.asarray(block.sum(axis=0)).ravel()
+            total_sq += np.asarray(block.multiply(block).sum(axis=0)).ravel()
+        else:
+            total += block.sum(axis=0)
+            total_sq += np.square(block).sum(axis=0)
+    mean = total / n_obs
+    var = (total_sq - n_obs * mean**2) / max(n_obs - 1, 1)
+    return GeneStats(mean=mean, var=np.clip(var, 0.0, None), n_obs=n_obs)
+
+
+def _progress(enabled: bool | None, total: int, desc: str) -> Any:
+    if enabled is None:
+        enabled = sys.stderr.isatty() and total > 1
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="rows", leave=False)
+
+
+def run_method(
+    X: np.ndarray | sp.spmatrix,
+    sets: list[IndexedSet],
+    spec: MethodSpec,
+    params: Mapping[str, Any],
+    *,
+    stats: GeneStats | None = None,
+    chunk_size: int | None = None,
+    progress: bool | None = None,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Run ``spec`` over ``X`` (rowwise methods in row chunks) and apply its ``finalize``."""
+    n_obs = X.shape[0]
+    kwargs = dict(params)
+    if spec.needs_gene_stats or stats is not None:
+        kwargs["gene_stats"] = stats if stats is not None else gene_stats(X, chunk_size)
+    if not spec.rowwise:
+        scores = spec.run(X, sets, **kwargs)
+    else:
+        rows_per_chunk = chunk_size or chunk_rows_for(X)
+        scores = np.empty((n_obs, len(sets)))
+        bar = _progress(progress, n_obs, f"sigscore {spec.name}")
+        for rows in iter_row_chunks(n_obs, rows_per_chunk):
+            scores[rows] = spec.run(X[rows], sets, **kwargs)
+            if bar is not None:
+                bar.update(rows.stop - rows.start)
+            if on_chunk is not None:
+                on_chunk(rows.stop, n_obs)
+        if bar is not None:
+            bar.close()
+    if spec.finalize is not None:
+        scores = spec.finalize(scores, **params)
+    return np.asarray(scores, dtype=np.float64)
+
+
+def is_sample_independent(spec: MethodSpec, params: Mapping[str, Any], fixed_stats: bool) -> bool:
+    """Whether a sample's score is the same alone or in any batch, for these parameters."""
+    if spec.finalize is not None and params.get("normalize", False):
+        return False
+    if spec.needs_gene_stats or spec.name in ("zscore", "plage"):
+        return fixed_stats and spec.rowwise
+    return spec.sample_independent
+
+
+def manifest(
+    prepared: PreparedInput, spec: MethodSpec, params: Mapping[str, Any], fixed_stats: bool
+) -> dict[str, Any]:
+    """What a result needs to be reproduced and cited."""
+    sigset = prepared.signatures
+    return {
+        "sigscore_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "method": spec.name,
+        "method_reference": spec.reference,
+        "params": {
+            k: (v if isinstance(v, str | int | float | bool | None) else repr(v))
+            for k, v in params.items()
+        },
+        "sample_independent": is_sample_independent(spec, params, fixed_stats),
+        "reference_gene_stats": fixed_stats,
+        "signatures": {
+            "hash": sigset.content_hash,
+            "version": sigset.version,
+            "tier": sigset.tier,
+            "source": sigset.source,
+            "n_sets": len(prepared.set_names),
+        },
+        "input": {
+            "source": prepared.expr.source,
+            "n_obs": int(prepared.expr.shape[0]),
+            "n_genes": int(prepared.expr.shape[1]),
+            "sparse": prepared.expr.is_sparse,
+            "id_type": prepared.id_type,
+            "notes": list(prepared.expr.notes),
+        },
+        "excluded_sets": prepared.coverage.excluded,
+        "research_use_only": "Research use only; not a diagnostic.",
+    }
+
+
+def score(
+    data: Any,
+    gene_sets: Any = None,
+    method: str = DEFAULT_METHOD,
+    *,
+    tier: str = "extended",
+    id_type: str = "auto",
+    coverage_policy: CoveragePolicy | Mapping[str, Any] | None = None,
+    context: Literal["up", "exclude"] = "up",
+    layer: str | None = None,
+    use_raw: bool = False,
+    genes_axis: Literal["columns", "rows"] = "columns",
+    var_names: Any = None,
+    obs_names: Any = None,
+    reference_stats: GeneStats | None = None,
+    chunk_size: int | None = None,
+    progress: bool | None = None,
+    **params: Any,
+) -> pd.DataFrame:
+    """Score every gene set for every observation.
+
+    Parameters
+    ----------
+    data
+        AnnData (obs × var), pandas/polars DataFrame (samples × genes, or genes × samples
+        with ``genes_axis="rows"``), or a numpy/scipy matrix with ``var_names``.
+    gene_sets
+        ``None`` for the shipped signatures (``tier`` "core" or "extended"), a
+        ``SignatureSet``, a mapping ``{name: genes | {"up": [...], "down": [...]}}``, or a
+        path to a .gmt/.yaml/.json file.
+    method
+        One of :data:`sigscore.methods.METHOD_NAMES`; ``**params`` are its parameters.
+    reference_stats
+        Fixed per-gene mean/variance (in the matrix's column order after harmonisation) for
+        ``mean``/``module_score``/``zscore``; makes those methods sample-independent.
+
+    Returns
+    -------
+    DataFrame of observations × sets (input order). Sets excluded by the coverage policy
+    are NaN columns. ``result.attrs["sigscore"]`` = ``{"manifest": ..., "coverage": ...}``.
+    """
+    spec = get_method(method)
+    full_params = spec.params(**params)
+    prepared = prepare(
+        data,
+        gene_sets,
+        tier=tier,
+        id_type=id_type,
+        coverage_policy=coverage_policy,
+        context=context,
+        layer=layer,
+        use_raw=use_raw,
+        genes_axis=genes_axis,
+        var_names=var_names,
+        obs_names=obs_names,
+    )
+    values = run_method(
+        prepared.expr.X,
+        prepared.sets,
+        spec,
+        full_params,
+        stats=reference_stats,
+        chunk_size=chunk_size,
+        progress=progress,
+    )
+    result = pd.DataFrame(
+        np.nan, index=prepared.expr.obs_names.copy(), columns=pd.Index(prepared.set_names)
+    )
+    result.loc[:, [s.name for s in prepared.sets]] = values
+    result.index.name = "sample"
+    result.attrs["sigscore"] = {
+        "manifest": manifest(prepared, spec, full_params, reference_stats is not None),
+        "coverage": prepared.coverage.to_records(),
+    }
+    return result
