@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Set up sigscore from scratch on a Debian machine: system packages, a virtual environment,
+# and the package with all extras. Idempotent: re-running only installs what is missing.
+#   bash scripts/setup.sh            # everything (tests need R+GSVA, Chromium, PostgreSQL)
+#   bash scripts/setup.sh --minimal  # Python only (enough for the library, CLI and demo)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+minimal=0
+[ "${1:-}" = "--minimal" ] && minimal=1
+
+if [ "$minimal" = 0 ]; then
+  # R + GSVA: numeric parity tests; chromium: report rendering; postgresql: job store tests.
+  pkgs=(r-base-core r-bioc-gsva chromium postgresql)
+  missing=()
+  for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+      echo "setup: installing Debian packages: ${missing[*]}"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+      echo "setup: not root; skipping Debian packages ${missing[*]} (tests needing them will skip)" >&2
+    fi
+  fi
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "$minimal" = 1 ]; then
+  .venv/bin/python -m pip install -q -e ".[scanpy]"
+else
+  .venv/bin/python -m pip install -q -e ".[all,test]"
+fi
+echo "setup: done ($(.venv/bin/python -c 'import sigscore; print("sigscore", sigscore.__version__)'))"
