@@ -1,0 +1,217 @@
+#!/usr/bin/env python
+"""Build sigscore's offline gene-identifier table ``src/sigscore/data/gene_table.tsv.gz``.
+
+Sources (all read from ``../shared/data``; see each folder's PROVENANCE.txt):
+
+* NCBI Gene via Bioconductor ``org.Hs.eg.db`` 3.16.0 (Debian ``r-bioc-org.hs.eg.db`` 3.16.0-1;
+  Entrez Gene source date 2022-Sep12, Ensembl mapping 2022-Jun28):
+  ``gene_ids/orgHsEgDb_3.16_entrez_symbol_alias_ensembl.tsv.gz`` -- Entrez ID, approved symbol,
+  NCBI synonyms (aliases and previous symbols), Ensembl gene IDs.
+* GENCODE v36 (the GDC/TCGA harmonised annotation; Debian ``r-bioc-tcgabiolinksgui.data``
+  1.18.0): ``gene_ids/gencode_v36_genes_TCGAbiolinksGUI.data.tsv.gz`` -- versioned ENSG, name.
+* GENCODE v44 (celltypist 1.7.1 wheel): ``gene_ids/celltypist_GENCODEv44_Gene_id2name.csv``.
+* Ensembl 105 human->mouse orthologs (celltypist 1.7.1 wheel):
+  ``orthologs_human_mouse/celltypist_Ensembl105_Human2Mouse_Genes.csv``.
+
+Output: one row per gene, tab-separated, gzip (mtime 0, so bytes are reproducible), preceded by
+``#`` metadata lines naming the sources and a SHA-256 of the data rows. Columns:
+
+``symbol``   approved symbol: the NCBI symbol, or for genes NCBI lacks, the GENCODE v44 name
+             (else the v36 name);
+``entrez``   NCBI Gene ID ('' for GENCODE-only genes);
+``source``   ``ncbi`` | ``gencode``;
+``aliases``  '|'-joined NCBI synonyms plus GENCODE v36/v44 names that differ from the symbol;
+``ensembl``  '|'-joined unversioned ENSG IDs assigned to this gene (see rule below);
+``mouse``    '|'-joined mouse symbols whose Ensembl 105 human ortholog is this gene.
+
+Ensembl rule (decided here, documented in genes.py): an ENSG goes to the NCBI gene(s) that
+org.Hs.eg.db links it to; when it links several, to the one whose symbol equals the GENCODE v44
+(else v36) name of that ENSG, otherwise to all of them (the lookup then reports it as ambiguous).
+An ENSG unknown to org.Hs.eg.db goes to the NCBI gene whose symbol equals its GENCODE name, else
+it becomes (or joins) a GENCODE-only gene named after it. NCBI wins over GENCODE because signature
+files use HGNC symbols, which NCBI tracks.
+
+Usage: ``python scripts/build_gene_table.py [--shared DIR] [--out FILE] [--check]``
+(``--check`` rebuilds in memory and exits 1 if the committed file differs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SHARED = REPO.parent / "shared" / "data"
+DEFAULT_OUT = REPO / "src" / "sigscore" / "data" / "gene_table.tsv.gz"
+
+ORG = "gene_ids/orgHsEgDb_3.16_entrez_symbol_alias_ensembl.tsv.gz"
+V36 = "gene_ids/gencode_v36_genes_TCGAbiolinksGUI.data.tsv.gz"
+V44 = "gene_ids/celltypist_GENCODEv44_Gene_id2name.csv"
+ORTHO = "orthologs_human_mouse/celltypist_Ensembl105_Human2Mouse_Genes.csv"
+
+SOURCES = [
+    f"{ORG} (NCBI Gene via org.Hs.eg.db 3.16.0; Entrez 2022-Sep12, Ensembl 2022-Jun28)",
+    f"{V36} (GENCODE v36 via TCGAbiolinksGUI.data 1.18.0)",
+    f"{V44} (GENCODE v44 via celltypist 1.7.1)",
+    f"{ORTHO} (Ensembl 105 human->mouse via celltypist 1.7.1)",
+]
+
+
+def _strip_version(ensg: str) -> str:
+    return ensg.split(".", 1)[0]
+
+
+def _read_sources(shared: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    kw = {"dtype": str, "keep_default_na": False}
+    org = pd.read_csv(shared / ORG, sep="\t", **kw)
+    v36 = pd.read_csv(shared / V36, sep="\t", usecols=["gene_id", "gene_name"], **kw)
+    v44 = pd.read_csv(shared / V44, header=None, names=["gene_id", "gene_name"], **kw)
+    ortho = pd.read_csv(shared / ORTHO, header=None, names=["human", "mouse"], **kw)
+    return org, v36, v44, ortho
+
+
+def build(shared: Path) -> tuple[list[str], pd.DataFrame]:
+    """Return (metadata lines, table) built deterministically from the shared sources."""
+    org, v36, v44, ortho = _read_sources(shared)
+
+    # --- NCBI genes, in Entrez order -------------------------------------------------------
+    org["entrez_i"] = org["entrez_id"].astype(int)
+    org = org.sort_values("entrez_i", kind="stable").reset_index(drop=True)
+    genes: dict[str, dict[str, object]] = {}  # key: entrez or "gencode:<ENSG>"
+    symbol_to_keys: dict[str, list[str]] = defaultdict(list)
+    for row in org.itertuples(index=False):
+        genes[row.entrez_id] = {
+            "symbol": row.symbol,
+            "entrez": row.entrez_id,
+            "source": "ncbi",
+            "aliases": [a for a in row.alias_symbols.split("|") if a],
+            "ensembl": [],
+            "mouse": [],
+        }
+        symbol_to_keys[row.symbol].append(row.entrez_id)
+
+    # --- GENCODE names per unversioned ENSG (v44 preferred over v36) -----------------------
+    v36 = v36[~v36["gene_id"].str.endswith("_PAR_Y")]
+    name36 = dict(zip(v36["gene_id"].map(_strip_version), v36["gene_name"], strict=True))
+    name44 = {
+        g: n for g, n in zip(v44["gene_id"].map(_strip_version), v44["gene_name"], strict=True)
+        if n and not n.startswith("ENSG")
+    }
+    all_ensg = sorted(set(name36) | set(name44))
+
+    # --- Ensembl -> NCBI gene(s) -----------------------------------------------------------
+    ens_to_keys: dict[str, list[str]] = defaultdict(list)
+    for row in org.itertuples(index=False):
+        for e in row.ensembl_ids.split("|"):
+            if e:
+                ens_to_keys[e].append(row.entrez_id)
+
+    def ncbi_key_for_name(name: str) -> str | None:
+        keys = symbol_to_keys.get(name, [])
+        return keys[0] if keys else None  # duplicated NCBI symbols: the lowest Entrez ID
+
+    for ensg in sorted(set(ens_to_keys) | set(all_ensg)):
+        gnames = [n for n in (name44.get(ensg), name36.get(ensg)) if n]
+        keys = ens_to_keys.get(ensg, [])
+        if len(keys) > 1:
+            chosen = [k for n in gnames[:1] for k in keys if genes[k]["symbol"] == n]
+            if not chosen and len(gnames) > 1:
+                chosen = [k for k in keys if genes[k]["symbol"] == gnames[1]]
+            keys = chosen[:1] or keys
+        if not keys:
+            k = next((ncbi_key_for_name(n) for n in gnames if ncbi_key_for_name(n)), None)
+            if k is None:
+                if not gnames:
+                    continue
+                k = f"gencode:{ensg}"
+                genes[k] = {
+                    "symbol": gnames[0],
+                    "entrez": "",
+                    "source": "gencode",
+                    "aliases": [],
+                    "ensembl": [],
+                    "mouse": [],
+                }
+            keys = [k]
+        for k in keys:
+            genes[k]["ensembl"].append(ensg)  # type: ignore[union-attr]
+            for n in gnames:  # other-vintage GENCODE names become aliases
+                if n != genes[k]["symbol"]:
+                    genes[k]["aliases"].append(n)  # type: ignore[union-attr]
+
+    # GENCODE-only genes sharing one name (e.g. Y_RNA copies) keep one row per ENSG; fine,
+    # since lookups return the symbol.
+
+    # --- Mouse orthologs: human symbol (Ensembl 105 vintage) -> current gene ----------------
+    ortho = ortho[(ortho["human"] != "") & (ortho["mouse"] != "")]
+    alias_to_keys: dict[str, set[str]] = defaultdict(set)
+    for k, g in genes.items():
+        for a in g["aliases"]:  # type: ignore[union-attr]
+            alias_to_keys[a].add(k)
+    gencode_by_symbol: dict[str, list[str]] = defaultdict(list)
+    for k, g in genes.items():
+        if g["source"] == "gencode":
+            gencode_by_symbol[g["symbol"]].append(k)  # type: ignore[index]
+    for human, mouse in sorted(set(zip(ortho["human"], ortho["mouse"], strict=True))):
+        keys = symbol_to_keys.get(human) or gencode_by_symbol.get(human)
+        if not keys:
+            cand = alias_to_keys.get(human, set())
+            keys = sorted(cand) if len(cand) == 1 else []
+        if keys:  # several NCBI rows with one symbol: the first (lowest Entrez) suffices
+            genes[keys[0]]["mouse"].append(mouse)  # type: ignore[union-attr]
+
+    def join(items: object) -> str:
+        return "|".join(dict.fromkeys(items))  # type: ignore[arg-type]  # dedupe, keep order
+
+    table = pd.DataFrame(
+        {
+            "symbol": [g["symbol"] for g in genes.values()],
+            "entrez": [g["entrez"] for g in genes.values()],
+            "source": [g["source"] for g in genes.values()],
+            "aliases": [join(g["aliases"]) for g in genes.values()],
+            "ensembl": [join(sorted(g["ensembl"])) for g in genes.values()],  # type: ignore[arg-type]
+            "mouse": [join(sorted(g["mouse"])) for g in genes.values()],  # type: ignore[arg-type]
+        }
+    )
+    meta = ["sigscore gene table", "format 1", *(f"source {s}" for s in SOURCES)]
+    return meta, table
+
+
+def serialise(meta: list[str], table: pd.DataFrame) -> bytes:
+    """Gzip bytes: '#' metadata lines, a sha256 line over the TSV body, then the TSV body."""
+    body = table.to_csv(sep="\t", index=False, lineterminator="\n")
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    head = "".join(f"# {m}\n" for m in [*meta, f"rows {len(table)}", f"sha256 {digest}"])
+    buf = io.BytesIO()
+    # mtime=0 and no file name make the gzip bytes depend on content only
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, filename="", compresslevel=9) as gz:
+        gz.write((head + body).encode())
+    return buf.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--check", action="store_true", help="exit 1 if --out differs from a rebuild")
+    args = ap.parse_args(argv)
+    data = serialise(*build(args.shared))
+    if args.check:
+        same = args.out.exists() and args.out.read_bytes() == data
+        print(f"{args.out}: {'up to date' if same else 'DIFFERS from a rebuild'}")
+        return 0 if same else 1
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(data)
+    print(f"wrote {args.out} ({len(data) / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
