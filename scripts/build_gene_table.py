@@ -16,10 +16,13 @@ Sources (all read from ``../shared/data``; see each folder's PROVENANCE.txt):
 Output: one row per gene, tab-separated, gzip (mtime 0, so bytes are reproducible), preceded by
 ``#`` metadata lines naming the sources and a SHA-256 of the data rows. Columns:
 
-``symbol``   approved symbol: the NCBI symbol, or for genes NCBI lacks, the GENCODE v44 name
+``symbol``   approved symbol: the NCBI symbol (for chrM genes the HGNC form MT-ND1, MT-CO1
+             that GENCODE uses, not NCBI's ND1, COX1), or for genes NCBI lacks, the GENCODE v44 name
              (else the v36 name);
 ``entrez``   NCBI Gene ID ('' for GENCODE-only genes);
 ``source``   ``ncbi`` | ``gencode``;
+``type``     NCBI gene type (``protein-coding``, ``ncRNA``, ...), or the GENCODE v36 gene type
+             for GENCODE-only genes ('' when only GENCODE v44 knows the gene);
 ``aliases``  '|'-joined NCBI synonyms plus GENCODE v36/v44 names that differ from the symbol;
 ``ensembl``  '|'-joined unversioned ENSG IDs assigned to this gene (see rule below);
 ``mouse``    '|'-joined mouse symbols whose Ensembl 105 human ortholog is this gene.
@@ -71,7 +74,9 @@ def _strip_version(ensg: str) -> str:
 def _read_sources(shared: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     kw = {"dtype": str, "keep_default_na": False}
     org = pd.read_csv(shared / ORG, sep="\t", **kw)
-    v36 = pd.read_csv(shared / V36, sep="\t", usecols=["gene_id", "gene_name"], **kw)
+    v36 = pd.read_csv(
+        shared / V36, sep="\t", usecols=["seqnames", "gene_id", "gene_name", "gene_type"], **kw
+    )
     v44 = pd.read_csv(shared / V44, header=None, names=["gene_id", "gene_name"], **kw)
     ortho = pd.read_csv(shared / ORTHO, header=None, names=["human", "mouse"], **kw)
     return org, v36, v44, ortho
@@ -91,6 +96,7 @@ def build(shared: Path) -> tuple[list[str], pd.DataFrame]:
             "symbol": row.symbol,
             "entrez": row.entrez_id,
             "source": "ncbi",
+            "type": row.gene_type,
             "aliases": [a for a in row.alias_symbols.split("|") if a],
             "ensembl": [],
             "mouse": [],
@@ -100,8 +106,11 @@ def build(shared: Path) -> tuple[list[str], pd.DataFrame]:
     # --- GENCODE names per unversioned ENSG (v44 preferred over v36) -----------------------
     v36 = v36[~v36["gene_id"].str.endswith("_PAR_Y")]
     name36 = dict(zip(v36["gene_id"].map(_strip_version), v36["gene_name"], strict=True))
+    chr_m = set(v36.loc[v36["seqnames"] == "chrM", "gene_id"].map(_strip_version))
+    type36 = dict(zip(v36["gene_id"].map(_strip_version), v36["gene_type"], strict=True))
     name44 = {
-        g: n for g, n in zip(v44["gene_id"].map(_strip_version), v44["gene_name"], strict=True)
+        g: n
+        for g, n in zip(v44["gene_id"].map(_strip_version), v44["gene_name"], strict=True)
         if n and not n.startswith("ENSG")
     }
     all_ensg = sorted(set(name36) | set(name44))
@@ -135,6 +144,7 @@ def build(shared: Path) -> tuple[list[str], pd.DataFrame]:
                     "symbol": gnames[0],
                     "entrez": "",
                     "source": "gencode",
+                    "type": type36.get(ensg, ""),
                     "aliases": [],
                     "ensembl": [],
                     "mouse": [],
@@ -142,6 +152,13 @@ def build(shared: Path) -> tuple[list[str], pd.DataFrame]:
             keys = [k]
         for k in keys:
             genes[k]["ensembl"].append(ensg)  # type: ignore[union-attr]
+            old = genes[k]["symbol"]
+            if ensg in chr_m and gnames and gnames[0] != old and genes[k]["source"] == "ncbi":
+                # NCBI names mitochondrial genes ND1, COX1, ...; HGNC (and every count
+                # matrix) uses MT-ND1, MT-CO1: keep the HGNC form, NCBI's as an alias.
+                genes[k]["symbol"] = gnames[0]
+                genes[k]["aliases"].insert(0, old)  # type: ignore[union-attr]
+                symbol_to_keys[gnames[0]].append(k)
             for n in gnames:  # other-vintage GENCODE names become aliases
                 if n != genes[k]["symbol"]:
                     genes[k]["aliases"].append(n)  # type: ignore[union-attr]
@@ -175,12 +192,13 @@ def build(shared: Path) -> tuple[list[str], pd.DataFrame]:
             "symbol": [g["symbol"] for g in genes.values()],
             "entrez": [g["entrez"] for g in genes.values()],
             "source": [g["source"] for g in genes.values()],
+            "type": [g["type"] for g in genes.values()],
             "aliases": [join(g["aliases"]) for g in genes.values()],
             "ensembl": [join(sorted(g["ensembl"])) for g in genes.values()],  # type: ignore[arg-type]
             "mouse": [join(sorted(g["mouse"])) for g in genes.values()],  # type: ignore[arg-type]
         }
     )
-    meta = ["sigscore gene table", "format 1", *(f"source {s}" for s in SOURCES)]
+    meta = ["sigscore gene table", "format 2", *(f"source {s}" for s in SOURCES)]
     return meta, table
 
 
