@@ -50,7 +50,14 @@ class Expression:
 
     @property
     def is_sparse(self) -> bool:
-        return sp.issparse(self.X)
+        return bool(getattr(self.X, "sparse", False)) or sp.issparse(self.X)
+
+    @property
+    def is_lazy(self) -> bool:
+        """True when ``X`` is a :mod:`sigscore.sources` row source (disk, zarr, Dask)."""
+        from .sources import RowSource
+
+        return isinstance(self.X, RowSource)
 
     def column_subset(self, columns: np.ndarray) -> np.ndarray:
         """Dense ``obs × len(columns)`` block (only the requested genes are densified)."""
@@ -76,7 +83,12 @@ def _to_float_matrix(X: Any, source: str) -> np.ndarray | sp.csr_matrix:
 
 
 def check_finite(expr: Expression) -> None:
-    """Raise :class:`InputError` naming the first NaN/Inf cell (sample and gene)."""
+    """Raise :class:`InputError` naming the first NaN/Inf cell (sample and gene).
+
+    An out-of-core matrix is checked block by block as it streams (see sigscore.sources).
+    """
+    if expr.is_lazy:
+        return
     data = expr.X.data if expr.is_sparse else expr.X
     bad = ~np.isfinite(data)
     if not bad.any():
@@ -116,18 +128,26 @@ def _from_anndata(adata: Any, layer: str | None, use_raw: bool) -> Expression:
         X, var_names, source = adata.X, adata.var_names, "AnnData.X"
     if X is None:
         raise InputError(f"{source} is empty (None)")
-    if getattr(adata, "isbacked", False) and X is adata.X:
-        # Backed mode: callers that stream chunks use sigscore.scoring directly; here the
-        # matrix must be brought into memory, which a user asked for by calling score().
-        X = X[:]
-    if hasattr(X, "compute"):  # dask array
-        X = X.compute()
-    expr = Expression(
-        _to_float_matrix(X, source),
-        pd.Index(adata.obs_names.astype(str)),
-        pd.Index(pd.Index(var_names).astype(str)),
-        source=source,
-    )
+    from .sources import as_source, is_lazy
+
+    if is_lazy(X):
+        # Backed h5ad, zarr or Dask: keep the matrix where it is; scoring streams row blocks.
+        src = as_source(X, source)
+        src.var_names = pd.Index(pd.Index(var_names).astype(str))
+        expr = Expression(
+            src,
+            pd.Index(adata.obs_names.astype(str)),
+            src.var_names,
+            source=source,
+        )
+        expr.notes.append(f"streamed out-of-core in row blocks ({type(src).__name__})")
+    else:
+        expr = Expression(
+            _to_float_matrix(X, source),
+            pd.Index(adata.obs_names.astype(str)),
+            pd.Index(pd.Index(var_names).astype(str)),
+            source=source,
+        )
     expr.notes.append(f"scored matrix: {source}")
     return expr
 
@@ -211,6 +231,10 @@ def detect_value_scale(X: np.ndarray | sp.csr_matrix, max_values: int = 200_000)
     counts: non-negative integers; zscore: negatives present and values centred near 0;
     log: non-negative with max ≤ 50; linear (TPM/CPM/FPKM): non-negative, larger range.
     """
+    from .sources import RowSource
+
+    if isinstance(X, RowSource):
+        X = X.sample_block()
     values = X.data if sp.issparse(X) else np.asarray(X).ravel()
     if values.size > max_values:
         values = values[np.linspace(0, values.size - 1, max_values).astype(np.int64)]
@@ -254,7 +278,8 @@ def merge_duplicate_genes(
             (np.ones(len(codes)), (np.arange(len(codes)), codes)), shape=(len(codes), len(uniques))
         )
         X = expr.X @ agg
-        X = sp.csr_matrix(X) if sp.issparse(expr.X) else np.asarray(X)
+        if not expr.is_lazy:  # a row source applies the sum to each block as it streams
+            X = sp.csr_matrix(X) if sp.issparse(expr.X) else np.asarray(X)
     elif rule == "max_mean":
         means = np.asarray(expr.X.mean(axis=0)).ravel()
         order = np.lexsort((-means, codes))  # within each key, highest mean first

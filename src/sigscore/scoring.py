@@ -13,12 +13,12 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from . import __version__
 from .coverage import CoveragePolicy, CoverageReport, build_report
@@ -156,7 +156,7 @@ def prepare(
     return PreparedInput(expr, sets, list(specs), report, sigset, used_id_type)
 
 
-def chunk_rows_for(X: np.ndarray | sp.spmatrix, budget_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
+def chunk_rows_for(X: Any, budget_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
     """Rows per chunk so that a chunk, densified with a few working copies, fits the budget."""
     n_obs, n_var = X.shape
     # A rank method holds roughly four float64/int64 arrays the size of the chunk.
@@ -169,20 +169,17 @@ def iter_row_chunks(n_obs: int, chunk_rows: int) -> Iterator[slice]:
         yield slice(start, min(n_obs, start + chunk_rows))
 
 
-def gene_stats(X: np.ndarray | sp.spmatrix, chunk_rows: int | None = None) -> GeneStats:
-    """Per-gene mean and sample variance over all rows, accumulated chunk by chunk."""
-    n_obs, n_var = X.shape
-    chunk_rows = chunk_rows or chunk_rows_for(X)
-    total = np.zeros(n_var)
-    total_sq = np.zeros(n_var)
-    for rows in iter_row_chunks(n_obs, chunk_rows):
-        block = X[rows]
-        if sp.issparse(block):
-            total += np.asarray(block.sum(axis=0)).ravel()
-            total_sq += np.asarray(block.multiply(block).sum(axis=0)).ravel()
-        else:
-            total += block.sum(axis=0)
-            total_sq += np.square(block).sum(axis=0)
+def gene_stats(X: Any, chunk_rows: int | None = None) -> GeneStats:
+    """Per-gene mean and sample variance over all rows, accumulated chunk by chunk.
+
+    ``X`` may be in memory or any :mod:`sigscore.sources` row source (backed h5ad, zarr,
+    Dask); the pass streams row blocks and, under a Dask client, runs them on its workers.
+    """
+    from .sources import as_source
+
+    src = as_source(X)
+    n_obs = src.shape[0]
+    total, total_sq = src.column_sums(chunk_rows or chunk_rows_for(src))
     mean = total / n_obs
     var = (total_sq - n_obs * mean**2) / max(n_obs - 1, 1)
     return GeneStats(mean=mean, var=np.clip(var, 0.0, None), n_obs=n_obs)
@@ -199,7 +196,7 @@ def _progress(enabled: bool | None, total: int, desc: str) -> Any:
 
 
 def run_method(
-    X: np.ndarray | sp.spmatrix,
+    X: Any,
     sets: list[IndexedSet],
     spec: MethodSpec,
     params: Mapping[str, Any],
@@ -209,28 +206,49 @@ def run_method(
     progress: bool | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Run ``spec`` over ``X`` (rowwise methods in row chunks) and apply its ``finalize``."""
+    """Run ``spec`` over ``X`` (rowwise methods in row chunks) and apply its ``finalize``.
+
+    ``X`` is an in-memory matrix or a :mod:`sigscore.sources` row source; rowwise methods
+    stream its row blocks (Dask: one task per block on the active scheduler).
+    """
+    from .sources import as_source, is_lazy
+
     n_obs = X.shape[0]
     kwargs = dict(params)
     if spec.needs_gene_stats or stats is not None:
         kwargs["gene_stats"] = stats if stats is not None else gene_stats(X, chunk_size)
     if not spec.rowwise:
-        scores = spec.run(X, sets, **kwargs)
+        # A method that needs every row at once: an out-of-core matrix is loaded here.
+        scores = spec.run(as_source(X).to_memory() if is_lazy(X) else X, sets, **kwargs)
     else:
-        rows_per_chunk = chunk_size or chunk_rows_for(X)
-        scores = np.empty((n_obs, len(sets)))
+        src = as_source(X)
+        rows_per_chunk = chunk_size or chunk_rows_for(src)
         bar = _progress(progress, n_obs, f"sigscore {spec.name}")
-        for rows in iter_row_chunks(n_obs, rows_per_chunk):
-            scores[rows] = spec.run(X[rows], sets, **kwargs)
+        done = [0]
+
+        def advance(n_rows: int) -> None:
+            done[0] += n_rows
             if bar is not None:
-                bar.update(rows.stop - rows.start)
+                bar.update(n_rows)
             if on_chunk is not None:
-                on_chunk(rows.stop, n_obs)
+                on_chunk(done[0], n_obs)
+
+        parts = src.map_chunks(
+            partial(_run_rows, spec.run, sets, kwargs), rows_per_chunk, on_chunk=advance
+        )
         if bar is not None:
             bar.close()
+        scores = np.vstack(parts) if parts else np.empty((0, len(sets)))
     if spec.finalize is not None:
         scores = spec.finalize(scores, **params)
     return np.asarray(scores, dtype=np.float64)
+
+
+def _run_rows(
+    run: Callable[..., np.ndarray], sets: list[IndexedSet], kwargs: Mapping[str, Any], block: Any
+) -> np.ndarray:
+    """Score one row block (a module-level function so Dask workers can unpickle it)."""
+    return np.asarray(run(block, sets, **kwargs), dtype=np.float64)
 
 
 def is_sample_independent(spec: MethodSpec, params: Mapping[str, Any], fixed_stats: bool) -> bool:

@@ -1,0 +1,413 @@
+"""Row-chunk sources: one small protocol over in-memory, on-disk and Dask matrices.
+
+Every rowwise scoring method computes a row's score from that row alone (plus per-gene
+statistics), so any observations × genes matrix that can hand out contiguous row blocks
+can be scored with memory bounded by the block, not by the matrix. A :class:`RowSource`
+hands out such blocks as float64 ``numpy.ndarray`` or ``scipy.sparse.csr_matrix``:
+
+* :class:`MemorySource` — a dense array or CSR matrix already in memory;
+* :class:`BackedSource` — anything that slices rows lazily: the ``X`` of an AnnData opened
+  with ``anndata.read_h5ad(path, backed="r")`` (an on-disk CSR group or an ``h5py``
+  dataset), the same from a zarr store (:func:`read_zarr_backed`), an ``h5py``/``zarr``
+  array;
+* :class:`DaskSource` — a ``dask.array.Array`` (dense or with scipy-sparse chunks). With a
+  ``dask.distributed`` client active, row blocks are scored as tasks on its workers
+  (``Client("tcp://scheduler:8786")`` for a real cluster, ``LocalCluster`` on one machine);
+  without one, dask's local threaded scheduler runs them. Dask does all the scheduling.
+
+A source may carry a *column map* (a selection or a summing matrix, as produced when gene
+identifiers are harmonised and duplicates merged); it is applied to each block as it is
+read, so the harmonised matrix is never materialised. Blocks are checked for NaN/Inf as
+they stream past, and the error names the row and gene.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .errors import InputError, UsageError
+
+Block = np.ndarray | sp.csr_matrix
+
+__all__ = [
+    "BackedSource",
+    "Block",
+    "DaskSource",
+    "MemorySource",
+    "RowSource",
+    "as_source",
+    "is_lazy",
+    "read_zarr_backed",
+]
+
+
+def _as_float_block(block: Any) -> Block:
+    if sp.issparse(block):
+        out = sp.csr_matrix(block)
+        return out.astype(np.float64, copy=False)
+    arr = np.asarray(block)
+    if arr.dtype.kind not in "fiub":
+        raise InputError(f"matrix values are not numeric (dtype {arr.dtype})")
+    return arr.astype(np.float64, copy=False)
+
+
+class RowSource:
+    """An observations × genes matrix that yields contiguous row blocks.
+
+    Subclasses implement :meth:`_read` (raw rows ``start:stop``, any numeric dtype). The
+    public :meth:`__getitem__` accepts a row ``slice`` (what the scoring loop asks for) and
+    returns a float64 block with the column map applied and finiteness checked.
+    """
+
+    #: True when rows live outside this process's memory (disk, Dask); used to decide
+    #: whether a non-rowwise method may load the matrix.
+    lazy: bool = True
+
+    def __init__(self, shape: tuple[int, int], *, sparse: bool, source: str) -> None:
+        self._raw_shape = (int(shape[0]), int(shape[1]))
+        self.sparse = bool(sparse)
+        self.source = source
+        self._select: np.ndarray | None = None  # column positions kept, in order
+        self._sum: sp.csr_matrix | None = None  # raw genes × new genes summing matrix
+        self.var_names: pd.Index | None = None  # for error messages only
+        self.check_finite = True
+
+    # -- shape and column maps -------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int]:
+        if self._select is not None:
+            return (self._raw_shape[0], int(self._select.size))
+        if self._sum is not None:
+            return (self._raw_shape[0], int(self._sum.shape[1]))
+        return self._raw_shape
+
+    @property
+    def ndim(self) -> int:
+        return 2
+
+    def _clone(self) -> RowSource:
+        return copy.copy(self)
+
+    def select_columns(self, columns: np.ndarray) -> RowSource:
+        """A view keeping ``columns`` (positions in this source's current columns)."""
+        out = self._clone()
+        columns = np.asarray(columns, dtype=np.int64)
+        if self._select is not None:
+            out._select = self._select[columns]
+        elif self._sum is not None:
+            out._sum = sp.csr_matrix(self._sum[:, columns])
+        else:
+            out._select = columns
+        return out
+
+    def sum_columns(self, agg: sp.spmatrix) -> RowSource:
+        """A view whose columns are ``current_columns @ agg`` (merging duplicate genes)."""
+        out = self._clone()
+        agg = sp.csr_matrix(agg, dtype=np.float64)
+        if self._select is not None:
+            base = sp.csr_matrix(
+                (np.ones(self._select.size), (self._select, np.arange(self._select.size))),
+                shape=(self._raw_shape[1], self._select.size),
+            )
+            out._select, out._sum = None, sp.csr_matrix(base @ agg)
+        elif self._sum is not None:
+            out._sum = sp.csr_matrix(self._sum @ agg)
+        else:
+            out._sum = agg
+        return out
+
+    def __matmul__(self, agg: Any) -> RowSource:
+        return self.sum_columns(agg)
+
+    # -- reading ---------------------------------------------------------------------------
+    def _read(self, start: int, stop: int) -> Any:
+        raise NotImplementedError
+
+    def _map_columns(self, block: Block) -> Block:
+        if self._select is not None:
+            block = block[:, self._select]
+        elif self._sum is not None:
+            block = block @ self._sum
+        if sp.issparse(block):
+            block = sp.csr_matrix(block)
+        return block
+
+    def _finish(self, block: Any, start: int) -> Block:
+        block = _as_float_block(block)
+        if self.check_finite:  # on the raw columns, so the error can name the gene
+            self._check_block(block, start)
+        return self._map_columns(block)
+
+    def _check_block(self, block: Block, start: int) -> None:
+        values = block.data if sp.issparse(block) else block
+        bad = ~np.isfinite(values)
+        if not bad.any():
+            return
+        if sp.issparse(block):
+            pos = int(np.flatnonzero(bad)[0])
+            row = int(np.searchsorted(block.indptr, pos, side="right") - 1)
+            col = int(block.indices[pos])
+        else:
+            row, col = (int(i) for i in np.argwhere(bad)[0])
+        gene = self.var_names[col] if self.var_names is not None else f"column {col}"
+        raise InputError(
+            f"{self.source}: missing or infinite value (NaN/Inf) at row {start + row}, gene "
+            f"{gene!r}; impute or remove such values before scoring",
+            detail={"row": start + row, "gene": str(gene)},
+        )
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, tuple):
+            rows, cols = key
+            if isinstance(rows, slice) and rows == slice(None):
+                return self.select_columns(np.arange(self.shape[1])[cols])
+            raise UsageError("a row source supports X[start:stop] and X[:, columns] only")
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise UsageError("a row source supports contiguous row slices X[start:stop] only")
+        start, stop, _ = key.indices(self.shape[0])
+        return self._finish(self._read(start, stop), start)
+
+    def iter_chunks(self, chunk_rows: int) -> Iterator[tuple[slice, Block]]:
+        """``(rows, block)`` for consecutive blocks of at most ``chunk_rows`` rows."""
+        n_obs = self.shape[0]
+        for start in range(0, n_obs, max(1, int(chunk_rows))):
+            rows = slice(start, min(n_obs, start + int(chunk_rows)))
+            yield rows, self[rows]
+
+    def map_chunks(
+        self,
+        fn: Callable[[Block], np.ndarray],
+        chunk_rows: int,
+        *,
+        on_chunk: Callable[[int], None] | None = None,
+    ) -> list[np.ndarray]:
+        """``fn`` applied to every row block, results in row order.
+
+        ``on_chunk(n_rows_done_in_this_chunk)`` is called as blocks finish (for progress).
+        """
+        out = []
+        for rows, block in self.iter_chunks(chunk_rows):
+            out.append(fn(block))
+            if on_chunk is not None:
+                on_chunk(rows.stop - rows.start)
+        return out
+
+    # -- whole-matrix helpers (streamed) --------------------------------------------------
+    def sample_block(self, max_rows: int = 2000) -> Block:
+        """The first rows, for guessing the value scale."""
+        return self[0 : min(self.shape[0], max_rows)]
+
+    def column_sums(self, chunk_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per-column sum and sum of squares, in one streaming pass."""
+        from .scoring import chunk_rows_for
+
+        chunk_rows = chunk_rows or chunk_rows_for(self)
+        parts = self.map_chunks(_sums_of_block, chunk_rows)
+        if not parts:
+            return np.zeros(self.shape[1]), np.zeros(self.shape[1])
+        total = np.sum(parts, axis=0)
+        return total[0], total[1]
+
+    def mean(self, axis: int | None = None) -> np.ndarray:
+        if axis != 0:
+            raise UsageError("a row source computes column means (axis=0) only")
+        total, _ = self.column_sums()
+        return total / max(self.shape[0], 1)
+
+    def to_memory(self) -> Block:
+        """Load the whole (column-mapped) matrix; used only by methods that need every row."""
+        from .scoring import chunk_rows_for
+
+        blocks = [b for _, b in self.iter_chunks(chunk_rows_for(self))]
+        if not blocks:
+            return np.zeros(self.shape)
+        return sp.vstack(blocks, format="csr") if self.sparse else np.vstack(blocks)
+
+    def __repr__(self) -> str:
+        kind = "sparse" if self.sparse else "dense"
+        return f"{type(self).__name__}({self.shape[0]} × {self.shape[1]}, {kind}, {self.source})"
+
+
+def _sums_of_block(block: Block) -> np.ndarray:
+    if sp.issparse(block):
+        s = np.asarray(block.sum(axis=0)).ravel()
+        sq = np.asarray(block.multiply(block).sum(axis=0)).ravel()
+    else:
+        s = block.sum(axis=0)
+        sq = np.square(block).sum(axis=0)
+    return np.vstack([s, sq])
+
+
+class MemorySource(RowSource):
+    """A dense array or sparse matrix in memory (converted to CSR once, if sparse)."""
+
+    lazy = False
+
+    def __init__(self, X: Any, source: str = "matrix") -> None:
+        X = sp.csr_matrix(X) if sp.issparse(X) else np.asarray(X)
+        super().__init__(X.shape, sparse=sp.issparse(X), source=source)
+        self.X = X
+        # In-memory input was checked for NaN/Inf once, as a whole, by sigscore.matrix.
+        self.check_finite = False
+
+    def _read(self, start: int, stop: int) -> Any:
+        return self.X[start:stop]
+
+
+class BackedSource(RowSource):
+    """Rows read lazily from an on-disk array: backed AnnData ``X``, h5py or zarr.
+
+    ``array[start:stop]`` must return the rows in memory (anndata's on-disk CSR datasets,
+    ``h5py.Dataset`` and ``zarr.Array`` all do). Only one block is in memory at a time.
+    """
+
+    def __init__(self, array: Any, source: str = "backed matrix") -> None:
+        from anndata.abc import CSCDataset, CSRDataset
+
+        if isinstance(array, CSCDataset):
+            raise InputError(
+                f"{source}: the on-disk matrix is CSC (column-compressed), so reading a block of "
+                "cells means reading the whole file; rewrite it as CSR (e.g. "
+                "adata.X = adata.X.tocsr(); adata.write_h5ad(...)) to score it backed"
+            )
+        super().__init__(tuple(array.shape), sparse=isinstance(array, CSRDataset), source=source)
+        self.array = array
+
+    def _read(self, start: int, stop: int) -> Any:
+        return self.array[start:stop]
+
+
+class DaskSource(RowSource):
+    """A ``dask.array.Array`` scored block by block by whatever dask scheduler is active."""
+
+    def __init__(self, array: Any, source: str = "dask array") -> None:
+        meta = getattr(array, "_meta", None)
+        super().__init__(tuple(array.shape), sparse=sp.issparse(meta), source=source)
+        self.array = array
+
+    def _read(self, start: int, stop: int) -> Any:
+        return self.array[start:stop].compute()
+
+    def _row_blocks(self, chunk_rows: int) -> tuple[list[Any], list[int]]:
+        arr = self.array
+        # Keep the user's row chunking when it already bounds memory; never split genes.
+        if max(arr.chunks[0]) > chunk_rows or len(arr.chunks[1]) > 1:
+            arr = arr.rechunk({0: chunk_rows, 1: -1})
+        return list(arr.to_delayed().ravel()), list(arr.chunks[0])
+
+    def map_chunks(
+        self,
+        fn: Callable[[Block], np.ndarray],
+        chunk_rows: int,
+        *,
+        on_chunk: Callable[[int], None] | None = None,
+    ) -> list[np.ndarray]:
+        import dask
+
+        blocks, sizes = self._row_blocks(chunk_rows)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
+        tasks = [
+            dask.delayed(_run_block)(self, block, int(start), fn)
+            for block, start in zip(blocks, starts, strict=True)
+        ]
+        client = _active_client()
+        if client is None:
+            results = list(dask.compute(*tasks))
+            if on_chunk is not None:
+                on_chunk(int(sum(sizes)))
+            return results
+        from distributed import as_completed
+
+        futures = client.compute(tasks)
+        order = {f.key: i for i, f in enumerate(futures)}
+        results: list[Any] = [None] * len(futures)
+        for fut in as_completed(futures):
+            i = order[fut.key]
+            results[i] = fut.result()
+            if on_chunk is not None:
+                on_chunk(sizes[i])
+        return results
+
+
+def _run_block(src: RowSource, block: Any, start: int, fn: Callable[[Block], np.ndarray]) -> Any:
+    """Runs on a dask worker: map columns, check values, apply ``fn``."""
+    return fn(src._finish(block, start))
+
+
+def _active_client() -> Any:
+    """The current ``dask.distributed`` client, or None (then dask's local scheduler runs)."""
+    try:
+        from distributed import get_client
+    except ImportError:
+        return None
+    try:
+        return get_client()
+    except ValueError:
+        return None
+
+
+def is_lazy(X: Any) -> bool:
+    """Whether ``X`` is a matrix whose rows are read on demand (disk, zarr, Dask)."""
+    if isinstance(X, RowSource):
+        return X.lazy
+    return _is_dask(X) or _is_on_disk(X)
+
+
+def _is_dask(X: Any) -> bool:
+    return type(X).__module__.startswith("dask") and hasattr(X, "to_delayed")
+
+
+def _is_on_disk(X: Any) -> bool:
+    mod = type(X).__module__
+    return (
+        mod.startswith("anndata._core.sparse_dataset")
+        or mod.startswith("h5py")
+        or mod.startswith("zarr")
+    )
+
+
+def as_source(X: Any, source: str | None = None) -> RowSource:
+    """Wrap any supported matrix as a :class:`RowSource` (a source is returned as is)."""
+    if isinstance(X, RowSource):
+        return X
+    if _is_dask(X):
+        return DaskSource(X, source or "dask array")
+    if _is_on_disk(X):
+        return BackedSource(X, source or "backed matrix")
+    if sp.issparse(X) or isinstance(X, np.ndarray):
+        return MemorySource(X, source or "matrix")
+    raise UsageError(f"cannot read rows from a {type(X).__name__}")
+
+
+def read_zarr_backed(store: str | os.PathLike[str]) -> Any:
+    """Open an AnnData zarr store with ``X`` left on disk (obs/var are read into memory).
+
+    ``anndata.read_zarr`` loads ``X``; this keeps it as an on-disk CSR dataset (or a zarr
+    array when dense), so :func:`sigscore.tl.score` streams it like a backed h5ad.
+    """
+    import anndata as ad
+    import zarr
+
+    path = Path(store)
+    if not path.exists():
+        raise InputError(f"zarr store not found: {path}")
+    group = zarr.open_group(str(path), mode="r")
+    X_elem = group["X"]
+    encoding = dict(X_elem.attrs).get("encoding-type", "array")
+    if encoding in ("csr_matrix", "csc_matrix"):
+        X = ad.io.sparse_dataset(X_elem)
+    else:
+        import dask.array as da
+
+        X = da.from_zarr(X_elem)
+    obs = ad.io.read_elem(group["obs"])
+    var = ad.io.read_elem(group["var"])
+    return ad.AnnData(X=X, obs=obs, var=var)
