@@ -1,0 +1,99 @@
+"""Generate the bundled example in ``src/sigscore/data/example/`` (deterministic).
+
+A synthetic HCC-like bulk cohort from :func:`sigscore.synthetic.bulk_cohort`: 24 samples,
+the shipped signatures' extended-tier modules (up and down genes; ``context`` genes are left
+as background) plus 3,000 real protein-coding background symbols, log2(TPM + 1)-like values.
+Every sample carries a planted activity per module (standard normal); the ``resistant``
+label is drawn from a logistic model of the activities weighted as in the shipped index
+definition (``signatures/resistance_index.yaml``; modules outside the index get weight 0),
+so the samples labelled resistant are those where the planted programme is strong.
+
+Outputs: ``expression.tsv.gz`` (genes × samples, first column ``gene``, 3 decimals) and
+``labels.csv`` (sample, resistant, activity_<module>...). Not patient data.
+
+    .venv/bin/python scripts/make_example.py
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+
+import yaml
+
+from sigscore.synthetic import bulk_cohort
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "src" / "sigscore" / "data" / "example"
+SEED = 20240611
+N_SAMPLES = 24
+
+
+def extended_modules() -> dict[str, tuple[list[str], list[str]]]:
+    """``{module: (up, down)}`` of the shipped extended tier, in the set's module order."""
+    try:
+        from sigscore.signatures import load_signatures
+    except ImportError:  # signatures.py not installed yet: read the same YAML files directly
+        load_signatures = None
+    modules: dict[str, tuple[list[str], list[str]]] = {}
+    if load_signatures is not None:
+        sigset = load_signatures(tier="extended")
+        for name in sigset.names:
+            genes = sigset[name].genes
+            up = [g.symbol for g in genes if g.direction == "up"]
+            down = [g.symbol for g in genes if g.direction == "down"]
+            modules[name] = (up, down)
+        return modules
+    order = yaml.safe_load((ROOT / "signatures" / "_set.yaml").read_text())["modules"]
+    for name in order:
+        doc = yaml.safe_load((ROOT / "signatures" / f"{name}.yaml").read_text())
+        genes = doc["genes"]
+        modules[name] = (
+            [g["symbol"] for g in genes if g.get("direction", "up") == "up"],
+            [g["symbol"] for g in genes if g.get("direction") == "down"],
+        )
+    return modules
+
+
+def index_weights() -> dict[str, float]:
+    doc = yaml.safe_load((ROOT / "signatures" / "resistance_index.yaml").read_text())
+    return {m["module"]: float(m.get("sign", 1)) * float(m.get("weight", 1.0)) for m in doc["modules"]}
+
+
+def main() -> None:
+    modules = extended_modules()
+    weights = index_weights()
+    cohort = bulk_cohort(
+        modules,
+        n_samples=N_SAMPLES,
+        n_background=3000,
+        weights={m: weights.get(m, 0.0) for m in modules},
+        effect=1.5,
+        noise=0.35,
+        label_strength=4.0,
+        seed=SEED,
+    )
+    OUT.mkdir(parents=True, exist_ok=True)
+    table = cohort.expression.T.round(3)
+    table.index.name = "gene"
+    buf = io.StringIO()
+    table.to_csv(buf, sep="\t", float_format="%.3f")
+    # mtime=0 keeps the gzip bytes identical between runs
+    with open(OUT / "expression.tsv.gz", "wb") as raw, gzip.GzipFile(
+        filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9
+    ) as gz:
+        gz.write(buf.getvalue().encode())
+    labels = cohort.activity.round(4).add_prefix("activity_")
+    labels.insert(0, "resistant", cohort.labels)
+    labels.index.name = "sample"
+    labels.to_csv(OUT / "labels.csv", lineterminator="\n")
+    size = sum(p.stat().st_size for p in OUT.iterdir() if p.is_file())
+    print(
+        f"wrote {OUT}: {table.shape[0]} genes × {table.shape[1]} samples, "
+        f"{int(cohort.labels.sum())} labelled resistant, {size / 1024:.0f} KiB"
+    )
+
+
+if __name__ == "__main__":
+    main()
