@@ -31,7 +31,10 @@ Ensembl IDs: the version and ``_PAR_Y`` suffix are dropped; the ID maps to the N
 org.Hs.eg.db links it to (NCBI is preferred over GENCODE because signatures use HGNC symbols,
 which NCBI tracks); IDs NCBI does not know use the GENCODE v44 (else v36) name. An ENSG that
 org.Hs.eg.db links to several genes, none matching GENCODE's name, is reported as ambiguous.
-``SYMBOL|ENTREZ``: Entrez ID first (stable across symbol renames), then the symbol part.
+``SYMBOL|ENTREZ``: Entrez ID first (stable across symbol renames; how="symbol_entrez"), then
+the symbol part (how is then that step's: "symbol", "alias", ...); ``?|ID`` by Entrez only.
+Bare integers are read as Entrez IDs only in ``entrez`` mode; ENSG and ``X|digits`` patterns are
+accepted in every mode, so mixed files (Ensembl rows plus spike-ins) lose nothing.
 Mouse symbols map through Ensembl 105 orthologs; one mouse gene with several human orthologs
 resolves to the human gene whose upper-cased symbol equals the upper-cased mouse symbol, else it
 is ambiguous.
