@@ -1,0 +1,348 @@
+"""Shared rank kernels for the rank-based single-sample methods (singscore, AUCell, UCell).
+
+All three need, for each observation (row) and each gene of the scored sets, where that gene
+falls in the row's ordering of *all* genes. A single-cell row holds a few thousand non-zeros
+out of ~20,000-40,000 genes, so we never materialise the zeros: for a gene with value ``v``
+in a row we only need
+
+* ``greater`` — how many genes of the row have a value strictly greater than ``v``;
+* ``equal``   — how many genes (itself included) share the value ``v``.
+
+Every tie convention follows from these two counts: the gene's tie group occupies the
+descending ranks ``greater + 1 .. greater + equal`` (rank 1 = highest value), so
+
+* average descending rank = ``greater + (equal + 1) / 2``;
+* ascending "min" rank (R ``rank(ties.method="min")``) = ``n_genes - greater - equal + 1``;
+* AUCell's expected recovery under random tie-breaking uses the whole interval.
+
+Zeros that are not stored form one tie block whose counts are known in closed form
+(``n_genes - nnz`` implicit zeros plus any stored zeros); negative values (e.g. scaled data)
+rank below the zeros, so the kernel is exact for any real-valued row, dense or sparse.
+
+Per row the cost is O(nnz log u + m log m): the ``m`` non-zero set genes of the row are
+sorted (``u`` distinct values), and each stored value is binned into that grid by binary
+search, so the row is never fully sorted. Set genes that are zero share one closed-form
+answer.
+The kernels are compiled with ``numba.njit(cache=True)`` so the JIT cost (~1-3 s) is paid
+once per machine, and run rows in parallel (``prange``) on the numba thread pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from numba import njit, prange
+
+from sigscore.errors import InputError
+
+from ._base import IndexedSet
+
+__all__ = [
+    "SetLayout",
+    "as_csr",
+    "average_rank_desc",
+    "row_blocks",
+    "segment_sums",
+    "set_layout",
+    "tie_counts",
+]
+
+
+@njit(cache=True, inline="always")
+def _count_less(a: np.ndarray, v: float) -> int:
+    """Number of elements of ascending ``a`` strictly less than ``v`` (``searchsorted`` left)."""
+    lo = 0
+    hi = a.size
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, inline="always")
+def _count_le(a: np.ndarray, v: float) -> int:
+    """Number of elements of ascending ``a`` less than or equal to ``v`` (``searchsorted`` right)."""
+    lo = 0
+    hi = a.size
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] <= v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def _row_tie_counts(
+    data: np.ndarray,
+    indices: np.ndarray,
+    lo: int,
+    hi: int,
+    n_genes: int,
+    upos: np.ndarray,
+    greater: np.ndarray,
+    equal: np.ndarray,
+) -> None:
+    """Fill ``greater``/``equal`` (length = universe size) for the row ``data[lo:hi]``.
+
+    Instead of sorting the row (O(nnz log nnz)) we sort only the distinct non-zero values of
+    the row's set genes (``u`` of them; a few dozen for count data) and place every stored
+    value of the row into that grid with a binary search: O(nnz log u + m log m).
+    """
+    nnz = hi - lo
+    n_implicit = n_genes - nnz
+    # 1. the row's non-zero set-gene values ("queries")
+    m = 0
+    for k in range(lo, hi):
+        if upos[indices[k]] >= 0 and data[k] != 0.0:
+            m += 1
+    qk = np.empty(m, dtype=np.int64)
+    qv = np.empty(m, dtype=np.float64)
+    m = 0
+    for k in range(lo, hi):
+        if upos[indices[k]] >= 0 and data[k] != 0.0:
+            qk[m] = k
+            qv[m] = data[k]
+            m += 1
+    uq = np.unique(qv)  # sorted distinct query values
+    u = uq.size
+    # 2. histogram of all stored values on the grid of query values
+    between = np.zeros(u + 1, dtype=np.int64)  # values strictly between grid points
+    at = np.zeros(u, dtype=np.int64)  # values equal to a grid point
+    n_pos = 0
+    n_zero_stored = 0
+    for k in range(lo, hi):
+        x = data[k]
+        if x > 0.0:
+            n_pos += 1
+        elif x == 0.0:
+            n_zero_stored += 1
+        j = _count_less(uq, x)
+        if j < u and uq[j] == x:
+            at[j] += 1
+        else:
+            between[j] += 1
+    # 3. the zero block (stored or implicit zeros): every positive value is greater
+    greater[:] = n_pos
+    equal[:] = n_implicit + n_zero_stored
+    # 4. queries: n_le(q_j) = sum(between[:j+1] + at[:j+1]), plus implicit zeros when q_j > 0
+    n_le = np.empty(u, dtype=np.int64)
+    acc = 0
+    for j in range(u):
+        acc += between[j] + at[j]
+        n_le[j] = acc
+    for t in range(m):
+        j = _count_less(uq, qv[t])
+        le = n_le[j]
+        if qv[t] > 0.0:
+            le += n_implicit  # negatives (and zeros) rank below; positives above the zeros
+        p = upos[indices[qk[t]]]
+        greater[p] = n_genes - le
+        equal[p] = at[j]
+
+
+@njit(cache=True, parallel=True)
+def _tie_counts_csr(
+    data: np.ndarray,
+    indices: np.ndarray,
+    indptr: np.ndarray,
+    n_genes: int,
+    upos: np.ndarray,
+    n_univ: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``greater`` and ``equal`` counts (rows × universe genes) for a canonical CSR block."""
+    n_rows = indptr.size - 1
+    greater = np.empty((n_rows, n_univ), dtype=np.int64)
+    equal = np.empty((n_rows, n_univ), dtype=np.int64)
+    for i in prange(n_rows):
+        _row_tie_counts(
+            data, indices, indptr[i], indptr[i + 1], n_genes, upos, greater[i], equal[i]
+        )
+    return greater, equal
+
+
+# Per-gene transforms of (greater, equal) summed over set segments by ``_segment_sums_csr``.
+UCELL = 0  # descending average rank, ranks > cap become cap + 1
+AUCELL = 1  # expected (cap - rank)^+ with the tie group's order random
+ASC_AVERAGE = 2  # ascending rank, ties averaged (rank 1 = lowest value)
+ASC_MIN = 3  # ascending rank, ties get the minimum (R ``ties.method = "min"``)
+
+
+@njit(cache=True)
+def _transform(g: float, e: float, n_genes: int, mode: int, cap: float) -> float:
+    if mode == UCELL:
+        r = g + (e + 1.0) / 2.0
+        return cap + 1.0 if r > cap else r
+    if mode == AUCELL:
+        a = g + 1.0  # the tie group holds descending ranks a..b, each equally likely
+        b = g + e
+        if a >= cap:
+            return 0.0
+        top = min(b, cap - 1.0)
+        c = top - a + 1.0
+        return (c * cap - (a + top) * c / 2.0) / e
+    if mode == ASC_AVERAGE:
+        return n_genes + 1.0 - (g + (e + 1.0) / 2.0)
+    return n_genes - g - e + 1.0
+
+
+@njit(cache=True, parallel=True)
+def _segment_sums_csr(
+    data: np.ndarray,
+    indices: np.ndarray,
+    indptr: np.ndarray,
+    n_genes: int,
+    upos: np.ndarray,
+    n_univ: int,
+    seg_ptr: np.ndarray,
+    seg_members: np.ndarray,
+    mode: int,
+    cap: float,
+) -> np.ndarray:
+    """For each row and segment, the sum over the segment's genes of ``_transform``."""
+    n_rows = indptr.size - 1
+    n_seg = seg_ptr.size - 1
+    out = np.zeros((n_rows, n_seg), dtype=np.float64)
+    for i in prange(n_rows):
+        greater = np.empty(n_univ, dtype=np.int64)
+        equal = np.empty(n_univ, dtype=np.int64)
+        _row_tie_counts(data, indices, indptr[i], indptr[i + 1], n_genes, upos, greater, equal)
+        val = np.empty(n_univ, dtype=np.float64)
+        # Genes that are zero in the row share one (greater, equal): transform it once.
+        z = _transform(greater[0], equal[0], n_genes, mode, cap) if n_univ > 0 else 0.0
+        zg = greater[0] if n_univ > 0 else 0
+        ze = equal[0] if n_univ > 0 else 0
+        for p in range(n_univ):
+            if greater[p] == zg and equal[p] == ze:
+                val[p] = z
+            else:
+                val[p] = _transform(greater[p], equal[p], n_genes, mode, cap)
+        for s in range(n_seg):
+            acc = 0.0
+            for t in range(seg_ptr[s], seg_ptr[s + 1]):
+                acc += val[seg_members[t]]
+            out[i, s] = acc
+    return out
+
+
+def as_csr(X: np.ndarray | sp.spmatrix | sp.sparray) -> sp.csr_matrix:
+    """A float64 CSR view of a row chunk in canonical form (sorted, no duplicate entries).
+
+    A dense chunk is converted row-block by row-block by the caller's chunking; converting
+    it to CSR drops its zeros, which the kernels then treat exactly like implicit zeros, so
+    dense and sparse inputs give identical results.
+    """
+    if sp.issparse(X):
+        M = sp.csr_matrix(X, dtype=np.float64)
+        if not M.has_canonical_format:
+            M = M.copy()
+            M.sum_duplicates()
+    else:
+        arr = np.asarray(X, dtype=np.float64)
+        if arr.ndim != 2:
+            raise InputError(
+                f"expected a 2-D matrix (observations × genes), got an array of shape {arr.shape}"
+            )
+        M = sp.csr_matrix(arr)
+    if M.nnz and not np.all(np.isfinite(M.data)):
+        bad = int(np.flatnonzero(~np.isfinite(M.data))[0])
+        row = int(np.searchsorted(M.indptr, bad, side="right") - 1)
+        col = int(M.indices[bad])
+        raise InputError(
+            f"matrix contains NaN or infinite values (first at row {row}, column {col}); "
+            "remove or impute them before scoring"
+        )
+    return M
+
+
+def row_blocks(n_rows: int, n_cols: int, budget: int = 8_000_000) -> Iterator[slice]:
+    """Row slices such that a (rows × ``n_cols``) work array holds at most ``budget`` cells."""
+    step = max(64, budget // max(n_cols, 1))
+    for start in range(0, n_rows, step):
+        yield slice(start, min(start + step, n_rows))
+
+
+class SetLayout:
+    """The union ("universe") of genes used by a list of sets, and each set's positions in it.
+
+    ``up[j]`` / ``down[j]`` index the universe columns of set ``j``'s up / down genes.
+    """
+
+    def __init__(self, sets: Sequence[IndexedSet], n_genes: int) -> None:
+        parts = [np.asarray(s.up, dtype=np.int64) for s in sets]
+        parts += [np.asarray(s.down, dtype=np.int64) for s in sets]
+        genes = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+        if genes.size and (genes[0] < 0 or genes[-1] >= n_genes):
+            raise InputError(
+                f"gene set positions out of range for a matrix with {n_genes} genes "
+                f"(got {genes[0]}..{genes[-1]}); the sets were resolved against another matrix"
+            )
+        self.genes = genes
+        self.upos = np.full(n_genes, -1, dtype=np.int64)
+        self.upos[genes] = np.arange(genes.size, dtype=np.int64)
+        self.up = [self.upos[np.asarray(s.up, dtype=np.int64)] for s in sets]
+        self.down = [self.upos[np.asarray(s.down, dtype=np.int64)] for s in sets]
+        self.n_genes = n_genes
+
+    @property
+    def size(self) -> int:
+        return int(self.genes.size)
+
+
+def set_layout(sets: Sequence[IndexedSet], n_genes: int) -> SetLayout:
+    """Build the :class:`SetLayout` of ``sets`` for a matrix with ``n_genes`` columns."""
+    return SetLayout(sets, n_genes)
+
+
+def tie_counts(M: sp.csr_matrix, layout: SetLayout) -> tuple[np.ndarray, np.ndarray]:
+    """``(greater, equal)`` int64 arrays (rows of ``M`` × universe genes); see module docs."""
+    n_genes = M.shape[1]
+    if layout.size == 0 or M.shape[0] == 0:
+        empty = np.zeros((M.shape[0], layout.size), dtype=np.int64)
+        return empty, empty.copy()
+    return _tie_counts_csr(
+        M.data,
+        M.indices.astype(np.int64, copy=False),
+        M.indptr.astype(np.int64, copy=False),
+        n_genes,
+        layout.upos,
+        layout.size,
+    )
+
+
+def average_rank_desc(greater: np.ndarray, equal: np.ndarray) -> np.ndarray:
+    """Descending rank (1 = highest value) with ties given their average rank."""
+    return greater + (equal + 1.0) / 2.0
+
+
+def segment_sums(M: sp.csr_matrix, layout: SetLayout, mode: int, cap: float = 0.0) -> np.ndarray:
+    """Per row of ``M``, sums of a rank transform over each set part.
+
+    Returns ``(n_rows, 2 * n_sets)``: columns ``0..n_sets-1`` are the up parts, the rest the
+    down parts. ``mode`` is one of :data:`UCELL`, :data:`AUCELL`, :data:`ASC_AVERAGE`,
+    :data:`ASC_MIN`; ``cap`` is UCell's ``max_rank`` or AUCell's ``n_up``.
+    """
+    segs = list(layout.up) + list(layout.down)
+    seg_ptr = np.zeros(len(segs) + 1, dtype=np.int64)
+    seg_ptr[1:] = np.cumsum([len(x) for x in segs])
+    members = np.concatenate(segs).astype(np.int64) if segs else np.zeros(0, dtype=np.int64)
+    if M.shape[0] == 0:
+        return np.zeros((0, len(segs)))
+    return _segment_sums_csr(
+        M.data,
+        M.indices.astype(np.int64, copy=False),
+        M.indptr.astype(np.int64, copy=False),
+        M.shape[1],
+        layout.upos,
+        layout.size,
+        seg_ptr,
+        members,
+        mode,
+        float(cap),
+    )

@@ -1,0 +1,116 @@
+"""mean: weighted mean of per-gene z-scores of a set, signed by direction.
+
+For gene ``g`` with mean ``mu_g`` and standard deviation ``sd_g`` (``gene_stats``)::
+
+    z_g   = (x_g - mu_g) / sd_g                  (0 for a constant gene, sd_g = 0)
+    score = sum_g w_g * s_g * z_g / sum_g |w_g|
+
+over the up genes (``s = +1``) and down genes (``s = -1``) of the set; weights ``w`` default
+to 1. Constant genes still count in the denominator (their z is 0). The score is linear in
+``x``, so it is computed as one sparse product ``X @ C`` and never densifies ``X``.
+
+Batch dependence: the z-scores use ``gene_stats``. When the dispatcher passes statistics
+over all scored observations, a sample's score depends on the batch it was scored with;
+with a fixed reference (e.g. a reference cohort's means and sds) the method is
+sample-independent. The dispatcher decides which statistics to pass.
+
+Reference: the "combined z-score" of Lee E et al. (2008) Inferring pathway activity toward
+precise disease classification. PLoS Comput Biol 4:e1000217. doi:10.1371/journal.pcbi.1000217
+(here averaged rather than divided by sqrt(k), and signed by direction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from sigscore.errors import UsageError
+
+from ._base import GeneStats, IndexedSet, Matrix, MethodSpec
+
+
+def _weights(s: IndexedSet) -> tuple[np.ndarray, np.ndarray]:
+    wu = np.ones(s.up.size) if s.up_weights is None else np.asarray(s.up_weights, float)
+    wd = np.ones(s.down.size) if s.down_weights is None else np.asarray(s.down_weights, float)
+    if wu.shape != s.up.shape or wd.shape != s.down.shape:
+        raise UsageError(f"mean: set {s.name!r} has weights that do not match its genes")
+    if not (np.all(np.isfinite(wu)) and np.all(np.isfinite(wd))):
+        raise UsageError(f"mean: set {s.name!r} has non-finite gene weights")
+    return wu, wd
+
+
+def coefficients(
+    sets: Sequence[IndexedSet], gene_stats: GeneStats, n_genes: int
+) -> tuple[sp.csc_matrix, np.ndarray]:
+    """``(C, c0)`` such that ``score = X @ C - c0`` (``C``: genes × sets)."""
+    mean = np.asarray(gene_stats.mean, dtype=np.float64)
+    sd = np.sqrt(np.asarray(gene_stats.var, dtype=np.float64))
+    if mean.shape != (n_genes,) or sd.shape != (n_genes,):
+        raise UsageError(
+            f"mean: gene_stats cover {mean.shape[0]} genes but the matrix has {n_genes}"
+        )
+    inv_sd = np.zeros(n_genes)
+    ok = np.isfinite(sd) & (sd > 0)
+    inv_sd[ok] = 1.0 / sd[ok]  # constant genes: z = 0
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    c0 = np.zeros(len(sets))
+    for j, s in enumerate(sets):
+        wu, wd = _weights(s)
+        total = np.abs(wu).sum() + np.abs(wd).sum()
+        if total == 0:
+            raise UsageError(f"mean: set {s.name!r} has no genes with non-zero weight")
+        genes = np.concatenate([s.up, s.down]).astype(np.int64)
+        coef = np.concatenate([wu, -wd]) * inv_sd[genes] / total
+        rows.append(genes)
+        cols.append(np.full(genes.size, j))
+        vals.append(coef)
+        c0[j] = float(np.dot(coef, mean[genes]))
+    C = sp.csc_matrix(
+        (
+            np.concatenate(vals) if vals else np.zeros(0),
+            (
+                np.concatenate(rows) if rows else np.zeros(0, int),
+                np.concatenate(cols) if cols else np.zeros(0, int),
+            ),
+        ),
+        shape=(n_genes, len(sets)),
+    )  # duplicate (gene, set) entries are summed, i.e. a gene in up and down cancels
+    return C, c0
+
+
+def linear_scores(X: Matrix, C: sp.spmatrix) -> np.ndarray:
+    """``X @ C`` as a dense (n_obs × n_sets) array without densifying a sparse ``X``."""
+    if sp.issparse(X):
+        return np.asarray((sp.csr_matrix(X) @ C).toarray())
+    return np.asarray(np.asarray(X, dtype=np.float64) @ C.toarray())
+
+
+def run(
+    X: Matrix,
+    sets: Sequence[IndexedSet],
+    *,
+    gene_stats: GeneStats | None = None,
+) -> np.ndarray:
+    """Signed, weighted mean z-score per set, shape ``(n_obs, n_sets)``."""
+    if gene_stats is None:
+        raise UsageError("mean needs gene_stats (per-gene mean and variance); none were given")
+    C, c0 = coefficients(sets, gene_stats, X.shape[1])
+    return linear_scores(X, C) - c0
+
+
+SPEC = MethodSpec(
+    name="mean",
+    run=run,
+    summary="mean of per-gene z-scores of the set, signed by direction, weighted",
+    reference="Lee et al. 2008, PLoS Comput Biol, doi:10.1371/journal.pcbi.1000217 (z-scores)",
+    rowwise=True,
+    sample_independent=False,
+    defaults={},
+    needs_gene_stats=True,
+    single_cell=True,
+    accepts_weights=True,
+)
