@@ -1,0 +1,102 @@
+r"""Combined z-score, as implemented in R GSVA 1.46 (``method="zscore"``).
+
+Lee E, Chuang HY, Kim JW, Ideker T, Lee D (2008) Inferring pathway activity toward precise
+disease classification. PLoS Comput Biol 4(11):e1000217. doi:10.1371/journal.pcbi.1000217
+
+Formula. Each gene is standardised across the observations, ``z_gj = (x_gj - mean_g) / sd_g``
+(sample sd, ``ddof = 1``, as R's ``scale``), and a set ``S`` of ``k`` genes scores::
+
+    Z_Sj = Σ_{g∈S} z_gj / √k            (weighted: Σ w_g z_gj / √(Σ w_g²))
+
+The weighted form keeps the statistic's null variance at 1 for independent standard-normal
+``z`` (Stouffer's weighted z); with all ``w = 1`` it is Lee's / GSVA's formula.
+
+Batch dependence: with the default, ``mean_g`` and ``sd_g`` come from the batch being
+scored, so a sample's score depends on the others. When ``gene_stats`` (a
+:class:`~sigscore.methods.GeneStats` from a reference cohort) is passed, genes are
+standardised with the reference mean and sd instead and each row is scored on its own.
+
+Constant genes (sd < 1e-10, in the batch or the reference) have no z-score; they are dropped
+from their sets as GSVA does (``k`` counts the remaining genes; a set left empty is NaN).
+Directional sets: ``Z(up) - Z(down)`` (no native up/down form); never clipped.
+Only the sets' columns are densified. GSVA 1.46 matches the default to ~1e-15; there is no
+``r_compat`` mode because there is no quirk to reproduce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._base import GeneStats, IndexedSet, Matrix, MethodSpec
+from ._gsva_common import (
+    CONSTANT_SD,
+    combine,
+    dense_columns,
+    expand_sets,
+    restrict_parts,
+    standardize,
+)
+
+
+def set_columns_z(
+    X: Matrix, plan_genes: np.ndarray, gene_stats: GeneStats | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """z-scores of the union of set genes (obs × genes) and the mask of usable genes."""
+    values = dense_columns(X, plan_genes)
+    if gene_stats is not None:
+        mean = np.asarray(gene_stats.mean, dtype=float)[plan_genes]
+        sd = np.asarray(gene_stats.sd, dtype=float)[plan_genes]
+    else:
+        n = values.shape[0]
+        mean = values.mean(axis=0)
+        sd = np.sqrt(((values - mean) ** 2).sum(axis=0) / (n - 1)) if n > 1 else np.full(
+            values.shape[1], np.nan
+        )
+    usable = np.isfinite(sd) & (sd >= CONSTANT_SD)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = standardize(values, mean, sd)
+    return z, usable
+
+
+def run(
+    X: Matrix,
+    sets: Sequence[IndexedSet],
+    *,
+    gene_stats: GeneStats | None = None,
+) -> np.ndarray:
+    """Combined z-scores, shape (n_obs, n_sets)."""
+    n_obs, n_genes = X.shape
+    plan = expand_sets(sets)
+    genes = np.unique(np.concatenate([p.genes for p in plan.parts] or [np.zeros(0, np.int64)]))
+    z, usable = set_columns_z(X, genes, gene_stats)
+    keep = np.zeros(n_genes, dtype=bool)
+    keep[genes[usable]] = True
+    plan = restrict_parts(plan, keep)
+    col = np.full(n_genes, -1, dtype=np.int64)
+    col[genes] = np.arange(genes.size)
+    part_scores = np.full((n_obs, len(plan.parts)), np.nan)
+    for j, part in enumerate(plan.parts):
+        if part.genes.size == 0:
+            continue
+        zp = z[:, col[part.genes]]
+        if part.weights is None:
+            part_scores[:, j] = zp.sum(axis=1) / np.sqrt(part.genes.size)
+        else:
+            w = np.asarray(part.weights, dtype=float)
+            part_scores[:, j] = zp @ w / np.sqrt(np.sum(w**2))
+    return combine(part_scores, plan)
+
+
+SPEC = MethodSpec(
+    name="zscore",
+    run=run,
+    summary="combined z-score: Σz/√k of genes standardised across samples (Lee 2008)",
+    reference="Lee E et al. PLoS Comput Biol 2008;4(11):e1000217. doi:10.1371/journal.pcbi.1000217",
+    rowwise=False,  # row-wise only when gene_stats (a reference) is given
+    sample_independent=False,
+    defaults={},
+    needs_gene_stats=False,
+    accepts_weights=True,
+)
