@@ -1,0 +1,34 @@
+# sigscore HTTP service and CLI.
+#   docker build -t sigscore .            (or: buildah bud -t sigscore .)
+#   docker run -p 8000:8000 -v sigscore-data:/var/lib/sigscore sigscore
+# BASE may be any Debian-bookworm-like image with python3 (>= 3.11) and python3-venv;
+# scripts/container_smoke.sh builds one offline-from-registries with debootstrap.
+ARG BASE=python:3.11-slim-bookworm
+
+FROM ${BASE} AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY src ./src
+COPY service ./service
+COPY signatures ./signatures
+RUN python3 -m venv /opt/sigscore \
+ && /opt/sigscore/bin/pip install --no-cache-dir --disable-pip-version-check ".[service,scanpy]" \
+ && /opt/sigscore/bin/sigscore --version
+
+FROM ${BASE}
+COPY --from=build /opt/sigscore /opt/sigscore
+# An unprivileged user owns the job store and results; nothing runs as root.
+RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/sigscore sigscore
+ENV PATH=/opt/sigscore/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    SIGSCORE_DATA_DIR=/var/lib/sigscore \
+    MPLBACKEND=Agg \
+    NUMBA_CACHE_DIR=/var/lib/sigscore/.numba
+USER sigscore
+WORKDIR /var/lib/sigscore
+VOLUME ["/var/lib/sigscore"]
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
+  CMD python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)" || exit 1
+ENTRYPOINT ["sigscore"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]
