@@ -17,6 +17,7 @@ Outputs: ``expression.tsv.gz`` (genes × samples, first column ``gene``, 3 decim
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import io
 from pathlib import Path
@@ -69,7 +70,10 @@ def index_weights() -> dict[str, float]:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--outdir", type=Path, default=OUT, help=f"default {OUT}")
+    out = parser.parse_args(argv).outdir
     modules, context = extended_modules()
     weights = index_weights()
     cohort = bulk_cohort(
@@ -93,24 +97,24 @@ def main() -> None:
         np.clip(baseline[None, :] + noise, 0.0, None), index=expression.index, columns=extra
     )
     expression = pd.concat([expression, extra_values], axis=1)
-    OUT.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     table = expression.T.round(3)
     table.index.name = "gene"
     buf = io.StringIO()
     table.to_csv(buf, sep="\t", float_format="%.3f")
     # mtime=0 keeps the gzip bytes identical between runs
     with (
-        open(OUT / "expression.tsv.gz", "wb") as raw,
+        open(out / "expression.tsv.gz", "wb") as raw,
         gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz,
     ):
         gz.write(buf.getvalue().encode())
     labels = cohort.activity.round(4).add_prefix("activity_")
     labels.insert(0, "resistant", cohort.labels)
     labels.index.name = "sample"
-    labels.to_csv(OUT / "labels.csv", lineterminator="\n")
-    size = sum(p.stat().st_size for p in OUT.iterdir() if p.is_file())
+    labels.to_csv(out / "labels.csv", lineterminator="\n")
+    size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     print(
-        f"wrote {OUT}: {table.shape[0]} genes × {table.shape[1]} samples, "
+        f"wrote {out}: {table.shape[0]} genes × {table.shape[1]} samples, "
         f"{int(cohort.labels.sum())} labelled resistant, {size / 1024:.0f} KiB"
     )
 

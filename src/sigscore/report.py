@@ -1,0 +1,415 @@
+"""A self-contained HTML report of module scores and the resistance index.
+
+One file that opens offline in any browser: figures are matplotlib PNGs embedded as
+base64 ``data:`` URIs, the stylesheet is inline, there is no JavaScript and no external
+resource. Sections (each an element with a stable ``id``): ``summary`` (index, percentile
+against a reference if one was given, flags), ``contributions`` (per-sample signed module
+contributions, which add up to the index), ``heatmap`` (module scores), ``distribution``
+(the index across samples, with the reference's 5-95 % range when given), ``coverage``
+(genes found / missing / matched through another name, per module), ``manifest``
+(versions, parameters, signature and definition hashes, input SHA-256) and ``disclaimer``.
+
+Research use only; not a diagnostic.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import platform
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+
+DISCLAIMER = "Research use only; not a diagnostic."
+#: Above this many samples the per-sample figures show the highest and lowest halves.
+MAX_FIGURE_SAMPLES = 60
+#: Above this many samples the summary table is truncated (the CLI's tables hold all rows).
+MAX_TABLE_ROWS = 500
+
+
+# --------------------------------------------------------------------------- computing
+def compute(
+    data: Any,
+    *,
+    signatures: Any = None,
+    method: str | None = None,
+    reference: Any = None,
+    definition: Any = None,
+    **score_kwargs: Any,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Module scores (every module of the signature set) and the index, in one scoring pass.
+
+    Follows :func:`sigscore.resistance_index` exactly (same definition, method, parameters
+    and reference checks) but keeps the full score table for the heatmap.
+    """
+    from .index import _scoring_options, get_definition, index_from_scores
+    from .reference import as_reference
+    from .scoring import score
+
+    definition = get_definition(definition, signatures)
+    ref = as_reference(reference)
+    opts = _scoring_options(definition, method, score_kwargs)
+    if ref is not None:
+        ref.check_compatible(definition.content_hash, opts["method"])
+    scores = score(data, signatures, **opts)
+    return scores, index_from_scores(scores, definition, reference=ref)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, or of a directory's files (relative names and bytes, sorted)."""
+    path = Path(path)
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(str(f.relative_to(path)).encode())
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- figures
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figure(width: float, height: float) -> Any:
+    # Figure() without pyplot: no global state, no GUI backend needed.
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _figure_samples(index: pd.Series) -> tuple[list[Any], str | None]:
+    """Samples to draw, ordered by index (highest first); a note when some are left out."""
+    order = index.sort_values(ascending=False, na_position="last")
+    if len(order) <= MAX_FIGURE_SAMPLES:
+        return list(order.index), None
+    half = MAX_FIGURE_SAMPLES // 2
+    keep = list(order.index[:half]) + list(order.index[-half:])
+    note = (
+        f"{len(order)} samples: the {half} with the highest and the {half} with the lowest "
+        "index are shown; the summary table and the CLI output hold all of them."
+    )
+    return keep, note
+
+
+def _module_names(idx: pd.DataFrame, prefix: str) -> list[str]:
+    return [c.removeprefix(prefix) for c in idx.columns if str(c).startswith(prefix)]
+
+
+def contribution_figure(idx: pd.DataFrame, samples: Sequence[Any]) -> str:
+    """Horizontal stacked bars: each module's signed contribution; a dot marks the index."""
+    modules = _module_names(idx, "contrib_")
+    sub = idx.loc[list(samples)]
+    n = len(sub)
+    fig = _figure(9.0, max(2.5, 0.28 * n + 1.4))
+    ax = fig.add_subplot()
+    colours = _palette(len(modules))
+    y = np.arange(n)[::-1]  # highest index at the top
+    pos_left = np.zeros(n)
+    neg_left = np.zeros(n)
+    for m, colour in zip(modules, colours, strict=True):
+        v = np.nan_to_num(sub[f"contrib_{m}"].to_numpy(dtype=float))
+        left = np.where(v >= 0, pos_left, neg_left)
+        ax.barh(y, v, left=left, color=colour, label=m, height=0.8, edgecolor="white", lw=0.3)
+        pos_left += np.where(v >= 0, v, 0.0)
+        neg_left += np.where(v < 0, v, 0.0)
+    ax.plot(sub["index"].to_numpy(dtype=float), y, "o", color="black", ms=4, label="index")
+    ax.axvline(0, color="0.3", lw=0.8)
+    ax.set_yticks(y, [str(s) for s in sub.index], fontsize=7)
+    ax.set_xlabel("contribution to the index (sign · weight · module score / Σ weights)")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    return _png(fig)
+
+
+def heatmap_figure(scores: pd.DataFrame, samples: Sequence[Any]) -> str:
+    """Samples × modules heatmap of the module scores (no per-module rescaling)."""
+    sub = scores.loc[list(samples)]
+    values = sub.to_numpy(dtype=float)
+    n, m = values.shape
+    fig = _figure(max(5.0, 0.7 * m + 3.0), max(2.5, 0.26 * n + 1.8))
+    ax = fig.add_subplot()
+    finite = values[np.isfinite(values)]
+    if finite.size and finite.min() < 0 < finite.max():
+        lim = float(np.abs(finite).max())
+        im = ax.imshow(values, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim)
+    else:
+        im = ax.imshow(values, aspect="auto", cmap="viridis")
+    ax.set_xticks(np.arange(m), [str(c) for c in sub.columns], rotation=40, ha="right", fontsize=8)
+    ax.set_yticks(np.arange(n), [str(s) for s in sub.index], fontsize=7)
+    fig.colorbar(im, ax=ax, shrink=0.6, label="module score")
+    return _png(fig)
+
+
+def distribution_figure(index: pd.Series, reference: Any = None) -> str:
+    """Histogram of the index over samples; the reference's median and 5-95 % range if given."""
+    x = index.to_numpy(dtype=float)
+    x = x[np.isfinite(x)]
+    fig = _figure(7.0, 3.2)
+    ax = fig.add_subplot()
+    if reference is not None and "index" in getattr(reference, "distributions", {}):
+        q = reference.distributions["index"].quantiles
+        last = q.size - 1
+        lo, med, hi = q[round(0.05 * last)], q[last // 2], q[round(0.95 * last)]
+        ax.axvspan(lo, hi, color="0.85", label=f"reference 5–95 % ({reference.name})")
+        ax.axvline(med, color="0.4", ls="--", lw=1, label="reference median")
+    if x.size:
+        bins = int(np.clip(np.sqrt(x.size) * 2, 5, 40))
+        ax.hist(x, bins=bins, color="#3b6ea8", alpha=0.85, label=f"samples (n = {x.size})")
+        ax.plot(x, np.zeros_like(x), "|", color="black", ms=10)
+    ax.set_xlabel("resistance index")
+    ax.set_ylabel("samples")
+    ax.legend(fontsize=8, frameon=False)
+    return _png(fig)
+
+
+def _palette(n: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+# --------------------------------------------------------------------------- tables
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float | np.floating):
+        return "NaN" if not np.isfinite(v) else f"{v:.{digits}f}"
+    return str(v)
+
+
+def summary_rows(idx: pd.DataFrame) -> list[dict[str, str]]:
+    has_pct = "pct_index" in idx.columns
+    rows = []
+    for sample, r in idx.head(MAX_TABLE_ROWS).iterrows():
+        rows.append(
+            {
+                "sample": str(sample),
+                "index": _fmt(r["index"]),
+                "percentile": _fmt(r["pct_index"], 1) if has_pct else "",
+                "modules_used": str(r.get("modules_used", "")).replace(",", ", "),
+                "flags": str(r.get("flags", "") or ""),
+            }
+        )
+    return rows
+
+
+def coverage_rows(coverage: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    rows = []
+    for rec in coverage:
+        found = list(rec.get("found") or [])
+        missing = list(rec.get("missing") or [])
+        via = dict(rec.get("matched_via") or {})
+        n_genes = rec.get("n_genes", len(found) + len(missing))
+        n_found = rec.get("n_found", len(found))
+        rows.append(
+            {
+                "module": str(rec.get("module", "")),
+                "found": f"{n_found} / {n_genes}",
+                "fraction": f"{(n_found / n_genes if n_genes else 0.0):.0%}",
+                "status": str(rec.get("status", "")),
+                "missing": ", ".join(map(str, missing)) or "—",
+                "matched_via": ", ".join(f"{k} ← {v}" for k, v in via.items()) or "—",
+            }
+        )
+    return rows
+
+
+def environment() -> dict[str, str]:
+    """Versions of sigscore, Python and the numerical libraries the result depends on."""
+    import importlib.metadata as md
+
+    out = {"sigscore": __version__, "python": platform.python_version()}
+    for pkg in ("numpy", "scipy", "pandas", "anndata", "matplotlib"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            out[pkg] = md.version(pkg)
+    return out
+
+
+def _manifest_items(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
+    sig = manifest.get("signatures") or {}
+    definition = manifest.get("index_definition") or {}
+    inp = manifest.get("input") or {}
+    ref = manifest.get("reference") or {}
+    items = [
+        ("sigscore version", manifest.get("sigscore_version", __version__)),
+        ("created", manifest.get("created", "")),
+        ("method", manifest.get("method", "")),
+        ("method reference", manifest.get("method_reference", "")),
+        ("method parameters", _kv(manifest.get("params") or {})),
+        ("sample-independent", manifest.get("sample_independent", "")),
+        (
+            "signatures",
+            f"{sig.get('source', 'shipped')} v{sig.get('version', '?')}, tier {sig.get('tier', '?')}, "
+            f"{sig.get('n_sets', '?')} modules",
+        ),
+        ("signature hash", sig.get("hash", "")),
+        (
+            "index definition",
+            f"{definition.get('name', '?')} v{definition.get('version', '?')}",
+        ),
+        ("index definition hash", definition.get("hash", "")),
+        ("modules excluded", ", ".join(manifest.get("modules_excluded") or []) or "none"),
+        (
+            "reference",
+            f"{ref.get('name')} (n = {ref.get('n')}; {ref.get('source') or 'in memory'})"
+            if ref
+            else "none (no percentiles)",
+        ),
+        (
+            "input",
+            f"{inp.get('source', '?')}: {inp.get('n_obs', '?')} samples × "
+            f"{inp.get('n_genes', '?')} genes, identifiers {inp.get('id_type', '?')}",
+        ),
+        ("input notes", "; ".join(inp.get("notes") or []) or "none"),
+    ]
+    return [(k, str(v)) for k, v in items]
+
+
+def _kv(d: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in d.items()) or "defaults"
+
+
+# --------------------------------------------------------------------------- rendering
+def render_report(
+    index_result: pd.DataFrame,
+    scores: pd.DataFrame | None = None,
+    *,
+    reference: Any = None,
+    input_checksums: Mapping[str, str] | None = None,
+    title: str | None = None,
+) -> str:
+    """HTML from an index result (and optionally the full module-score table).
+
+    ``index_result`` is a :func:`sigscore.resistance_index` frame (columns ``index``,
+    ``contrib_<m>``, ``score_<m>``, ``flags``, [``pct_index``]); its ``attrs["sigscore"]``
+    supplies the manifest and coverage. ``scores`` (from :func:`sigscore.score`) gives the
+    heatmap every module, not only the index's. ``input_checksums`` maps input names to
+    SHA-256 digests.
+    """
+    import jinja2
+
+    if "index" not in index_result.columns:
+        raise ValueError("render_report needs a resistance_index() result (no 'index' column)")
+    meta = index_result.attrs.get("sigscore", {})
+    manifest = dict(meta.get("manifest", {}))
+    coverage = (
+        scores.attrs.get("sigscore", {}).get("coverage") if scores is not None else None
+    ) or (meta.get("coverage") or [])
+    if scores is None or scores.shape[1] == 0:
+        scores = index_result[[c for c in index_result.columns if str(c).startswith("score_")]]
+        scores = scores.rename(columns=lambda c: str(c).removeprefix("score_"))
+    else:
+        scores = scores.loc[index_result.index]
+    checksums = dict(input_checksums or {})
+    if not checksums and manifest.get("input_sha256"):
+        checksums[str((manifest.get("input") or {}).get("source", "input"))] = str(
+            manifest["input_sha256"]
+        )
+    samples, figure_note = _figure_samples(index_result["index"])
+    has_reference = "pct_index" in index_result.columns
+    idx_values = index_result["index"].to_numpy(dtype=float)
+    finite = idx_values[np.isfinite(idx_values)]
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("sigscore", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    template = env.get_template("report.html.j2")
+    return template.render(
+        title=title or "sigscore report: IL-6/STAT3 sorafenib-resistance programmes",
+        generated=datetime.now(UTC).isoformat(timespec="seconds"),
+        disclaimer=DISCLAIMER,
+        n_samples=len(index_result),
+        n_shown=min(len(index_result), MAX_TABLE_ROWS),
+        index_range=(
+            f"{finite.min():.3f} to {finite.max():.3f} (median {np.median(finite):.3f})"
+            if finite.size
+            else "undefined"
+        ),
+        has_reference=has_reference,
+        summary=summary_rows(index_result),
+        figure_note=figure_note,
+        contribution_png=contribution_figure(index_result, samples),
+        heatmap_png=heatmap_figure(scores, samples),
+        distribution_png=distribution_figure(index_result["index"], reference),
+        coverage=coverage_rows(coverage),
+        manifest_items=_manifest_items(manifest),
+        checksums=checksums,
+        environment=environment(),
+        formula=_formula(),
+    )
+
+
+def _formula() -> str:
+    try:
+        from .index import INDEX_FORMULA
+
+        return INDEX_FORMULA
+    except ImportError:  # pragma: no cover - index.py ships with the package
+        return ""
+
+
+def report_html(
+    data: Any,
+    *,
+    signatures: Any = None,
+    method: str | None = None,
+    reference: Any = None,
+    definition: Any = None,
+    input_paths: Sequence[str | Path] = (),
+    title: str | None = None,
+    index_result: pd.DataFrame | None = None,
+    scores: pd.DataFrame | None = None,
+    **score_kwargs: Any,
+) -> str:
+    """Score ``data`` (unless ``index_result`` is given) and render the report.
+
+    ``input_paths`` are hashed (SHA-256) into the manifest section; without them an
+    in-memory DataFrame is hashed from its values and names.
+    """
+    from .reference import as_reference
+
+    ref = as_reference(reference)
+    if index_result is None:
+        scores, index_result = compute(
+            data,
+            signatures=signatures,
+            method=method,
+            reference=ref,
+            definition=definition,
+            **score_kwargs,
+        )
+    checksums = {str(p): file_sha256(p) for p in input_paths}
+    if not checksums and isinstance(data, pd.DataFrame):
+        h = hashlib.sha256(pd.util.hash_pandas_object(data, index=True).to_numpy().tobytes())
+        h.update("\0".join(map(str, data.columns)).encode())
+        checksums["in-memory DataFrame (hash of values and names)"] = h.hexdigest()
+    return render_report(
+        index_result, scores, reference=ref, input_checksums=checksums, title=title
+    )
+
+
+def write_report(data: Any, path: str | Path, **kwargs: Any) -> Path:
+    """Write :func:`report_html` to ``path`` (UTF-8) and return the path."""
+    html = report_html(data, **kwargs)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    return path
