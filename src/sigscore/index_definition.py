@@ -32,8 +32,17 @@ from .signatures import (
 
 INDEX_FILE = "resistance_index.yaml"
 _KEYS = {
-    "schema", "name", "version", "description", "notes", "method", "method_params", "tier",
-    "modules", "coverage_policy", "content_hash",
+    "schema",
+    "name",
+    "version",
+    "description",
+    "notes",
+    "method",
+    "method_params",
+    "tier",
+    "modules",
+    "coverage_policy",
+    "content_hash",
 }
 _MODULE_KEYS = {"module", "sign", "weight"}
 _POLICY_KEYS = {"warn_below", "min_genes", "min_fraction"}
@@ -194,7 +203,9 @@ def _parse(doc: Any, where: _Where) -> IndexDefinition:
         raise _fail("method_params must be a mapping", where.at(_line(doc, "method_params")))
     raw_modules = doc["modules"]
     if not isinstance(raw_modules, list):
-        raise _fail("modules must be a list of {module, sign, weight}", where.at(_line(doc, "modules")))
+        raise _fail(
+            "modules must be a list of {module, sign, weight}", where.at(_line(doc, "modules"))
+        )
     modules: list[IndexModule] = []
     first: dict[str, int | None] = {}
     for i, raw in enumerate(raw_modules):

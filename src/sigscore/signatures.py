@@ -301,10 +301,14 @@ class Signature:
     notes: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip() or _BAD_SYMBOL.search(
-            self.name.strip()
+        if (
+            not isinstance(self.name, str)
+            or not self.name.strip()
+            or _BAD_SYMBOL.search(self.name.strip())
         ):
-            raise _fail(f"signature name must be a non-empty word without spaces, got {self.name!r}")
+            raise _fail(
+                f"signature name must be a non-empty word without spaces, got {self.name!r}"
+            )
         self.name = self.name.strip()
         self.title = str(self.title or self.name)
         self.version = str(self.version)
@@ -596,13 +600,29 @@ class SignatureSet(Mapping[str, Signature]):
 # --------------------------------------------------------------------------- parsing
 
 _SIGNATURE_KEYS = {
-    "schema", "name", "title", "version", "description", "review_section", "notes", "genes",
-    "up", "down", "context",
+    "schema",
+    "name",
+    "title",
+    "version",
+    "description",
+    "review_section",
+    "notes",
+    "genes",
+    "up",
+    "down",
+    "context",
 }
 _GENE_KEYS = {"symbol", "direction", "weight", "tier", "evidence", "source", "note"}
 _EVIDENCE_KEYS = {"section", "refs", "summary"}
 _SET_KEYS = {
-    "schema", "name", "version", "tier", "description", "content_hash", "modules", "signatures",
+    "schema",
+    "name",
+    "version",
+    "tier",
+    "description",
+    "content_hash",
+    "modules",
+    "signatures",
     "source",
 }
 
@@ -637,9 +657,13 @@ def _parse_evidence(raw: Any, where: _Where) -> Evidence:
     if isinstance(refs, int) and not isinstance(refs, bool):
         refs = [refs]
     if not isinstance(refs, list):
-        raise _fail("evidence.refs must be a list of reference numbers", where.at(_line(raw, "refs")))
+        raise _fail(
+            "evidence.refs must be a list of reference numbers", where.at(_line(raw, "refs"))
+        )
     try:
-        return Evidence(section=section or "", refs=refs, summary=_text(raw, "summary", where) or "")
+        return Evidence(
+            section=section or "", refs=refs, summary=_text(raw, "summary", where) or ""
+        )
     except SignatureError as exc:
         raise _fail(exc.message, where.at(_line(raw, "refs"))) from None
 
@@ -689,8 +713,12 @@ def _parse_gene(raw: Any, where: _Where, default_direction: str | None = None) -
 
 
 def _add_gene(
-    genes: list[GeneEntry], seen: dict[str, int | None], gene: GeneEntry, line: int | None,
-    module: str, where: _Where,
+    genes: list[GeneEntry],
+    seen: dict[str, int | None],
+    gene: GeneEntry,
+    line: int | None,
+    module: str,
+    where: _Where,
 ) -> None:
     if gene.symbol in seen:
         first = seen[gene.symbol]
@@ -710,7 +738,9 @@ def _parse_signature_doc(doc: Mapping[str, Any], where: _Where) -> Signature:
     _check_keys(doc, _SIGNATURE_KEYS, "signature", where)
     schema = doc.get("schema", SIGNATURE_SCHEMA)
     if schema != SIGNATURE_SCHEMA:
-        raise _fail(f"schema {schema!r} is not {SIGNATURE_SCHEMA!r}", where.at(_line(doc, "schema")))
+        raise _fail(
+            f"schema {schema!r} is not {SIGNATURE_SCHEMA!r}", where.at(_line(doc, "schema"))
+        )
     name = _text(doc, "name", where, required=True) or ""
     if not any(k in doc for k in ("genes", "up", "down", "context")):
         raise _fail(f"signature {name!r} is missing required field 'genes'", where)
@@ -735,13 +765,18 @@ def _parse_signature_doc(doc: Mapping[str, Any], where: _Where) -> Signature:
         if items is None:
             continue
         if not isinstance(items, list):
-            raise _fail(f"{direction!r} of {name!r} must be a list of symbols", where.at(_line(doc, direction)))
+            raise _fail(
+                f"{direction!r} of {name!r} must be a list of symbols",
+                where.at(_line(doc, direction)),
+            )
         for i, raw in enumerate(items):
             line = _line(raw) or _line(items, i)
             gene = _parse_gene(raw, where.at(line), default_direction=direction)
             _add_gene(genes, seen, gene, line, name, where)
     if not genes:
-        raise _fail(f"module {name!r} is empty; give it at least one gene", where.at(_line(doc, "genes")))
+        raise _fail(
+            f"module {name!r} is empty; give it at least one gene", where.at(_line(doc, "genes"))
+        )
     try:
         return Signature(
             name=name,
@@ -770,7 +805,9 @@ def _parse_mapping_value(name: str, value: Any, where: _Where) -> Signature:
         )
     if isinstance(value, Mapping):
         if "genes" in value or "schema" in value:
-            return _parse_signature_doc({"name": name, **value} if "name" not in value else value, where)
+            return _parse_signature_doc(
+                {"name": name, **value} if "name" not in value else value, where
+            )
         if value and all(k in ("up", "down", "context") for k in value):
             doc = _LocDict({"name": name, **value})
             doc.line, doc.key_lines = _line(value), getattr(value, "key_lines", {})
@@ -841,7 +878,9 @@ def _parse_document(doc: Any, where: _Where, out: _Parsed) -> None:
                 f"a second signature-set document (first at {out.set_where})", where.at(_line(doc))
             )
         out.set_where = where.at(_line(doc))
-        out.set_meta = {k: doc[k] for k in ("name", "version", "tier", "modules", "source") if k in doc}
+        out.set_meta = {
+            k: doc[k] for k in ("name", "version", "tier", "modules", "source") if k in doc
+        }
         sigs = doc.get("signatures") or []
         if not isinstance(sigs, list):
             raise _fail("'signatures' must be a list", where.at(_line(doc, "signatures")))
@@ -850,7 +889,10 @@ def _parse_document(doc: Any, where: _Where, out: _Parsed) -> None:
                 raise _fail("each entry of 'signatures' must be a mapping", where.at(_line(sigs)))
             out.signatures.append((_parse_signature_doc(item, where), where.at(_line(item))))
         return
-    if schema == SIGNATURE_SCHEMA or (schema is None and "name" in doc and "genes" in doc):
+    looks_like_signature = isinstance(doc.get("name"), str) and any(
+        k in doc for k in ("genes", "up", "down", "context")
+    )
+    if schema == SIGNATURE_SCHEMA or (schema is None and looks_like_signature):
         out.signatures.append((_parse_signature_doc(doc, where), where.at(_line(doc))))
         return
     if schema is not None:
@@ -860,7 +902,10 @@ def _parse_document(doc: Any, where: _Where, out: _Parsed) -> None:
         )
     for name, value in doc.items():
         out.signatures.append(
-            (_parse_mapping_value(str(name), value, where.at(_line(doc, name))), where.at(_line(doc, name)))
+            (
+                _parse_mapping_value(str(name), value, where.at(_line(doc, name))),
+                where.at(_line(doc, name)),
+            )
         )
 
 
@@ -874,7 +919,11 @@ def _build_set(parsed: _Parsed, source: str | None, tier: str, origin: str) -> S
             )
         by_name[sig.name] = (sig, where)
     if not by_name:
-        extra = " (it holds an index definition: use load_index_definition)" if parsed.skipped_index else ""
+        extra = (
+            " (it holds an index definition: use load_index_definition)"
+            if parsed.skipped_index
+            else ""
+        )
         raise _fail(f"no signatures found in {origin}{extra}", _Where(source))
     order = list(by_name)
     meta = parsed.set_meta
@@ -915,7 +964,9 @@ def _read_json_file(path: Path, out: _Parsed) -> None:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _fail(f"malformed JSON: {exc.msg} (column {exc.colno})", _Where(str(path), exc.lineno)) from None
+        raise _fail(
+            f"malformed JSON: {exc.msg} (column {exc.colno})", _Where(str(path), exc.lineno)
+        ) from None
     try:  # JSON is (nearly) YAML: re-read with the line-aware loader for better messages
         docs = _load_yaml_documents(text, str(path))
         data = docs[0] if len(docs) == 1 else data
@@ -936,7 +987,7 @@ def _parse_marker(desc: str) -> dict[str, str]:
     if not desc.startswith(_GMT_MARK):
         return {}
     out = {}
-    for part in desc[len(_GMT_MARK):].split("|"):
+    for part in desc[len(_GMT_MARK) :].split("|"):
         key, _, value = part.partition("=")
         if key:
             out[key] = value
@@ -991,7 +1042,9 @@ def read_gmt(path: str | Path, *, pair_directions: bool = True) -> list[Signatur
                 try:
                     weight = float(wtext)
                 except ValueError:
-                    raise _fail(f"field {col}: weight {wtext!r} of {sym!r} is not a number", where) from None
+                    raise _fail(
+                        f"field {col}: weight {wtext!r} of {sym!r} is not a number", where
+                    ) from None
                 fld = sym
             symbol = _normalise_symbol(fld, where)
             weight = _check_weight(weight, where, symbol)
@@ -1044,7 +1097,11 @@ def read_gmt(path: str | Path, *, pair_directions: bool = True) -> list[Signatur
                 continue
             desc, side_genes, lineno = parts[slot]
             marker = _parse_marker(desc)
-            version = marker.get("version", version) if _SEMVER.match(marker.get("version", "")) else version
+            version = (
+                marker.get("version", version)
+                if _SEMVER.match(marker.get("version", ""))
+                else version
+            )
             desc_text = desc_text or ("" if marker else desc)
             direction = "down" if slot == "down" else "up"
             for g in side_genes:
