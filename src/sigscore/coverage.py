@@ -16,23 +16,54 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import UsageError
 
 Status = Literal["ok", "low", "excluded"]
 
 
-class CoveragePolicy(BaseModel):
-    """Thresholds for scoring a module; configurable per call and per index definition."""
+@dataclass(frozen=True)
+class CoveragePolicy:
+    """Warn when a module's matched fraction is below ``warn_below``; refuse to score it with
+    fewer than ``min_genes`` matched genes or a fraction below ``min_fraction``."""
 
-    model_config = ConfigDict(extra="forbid")
+    warn_below: float = 0.7
+    min_genes: int = 3
+    min_fraction: float = 0.0
 
-    warn_below: float = Field(
-        0.7, ge=0.0, le=1.0, description="warn when fewer than this fraction of genes is found"
-    )
-    min_genes: int = Field(3, ge=1, description="exclude a module with fewer genes found")
-    min_fraction: float = Field(
-        0.0, ge=0.0, le=1.0, description="exclude a module below this fraction found"
-    )
+    def __post_init__(self) -> None:
+        for key in ("warn_below", "min_fraction"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
+                raise UsageError(f"coverage_policy.{key} must be a fraction in [0, 1], got {v!r}")
+            object.__setattr__(self, key, float(v))
+        m = self.min_genes
+        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+            raise UsageError(f"coverage_policy.min_genes must be an integer >= 1, got {m!r}")
+
+    @classmethod
+    def coerce(cls, value: CoveragePolicy | Mapping[str, Any] | None) -> CoveragePolicy:
+        """A policy from ``None`` (defaults), a policy, or a mapping of its fields."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, Mapping):
+            unknown = sorted(set(value) - {"warn_below", "min_genes", "min_fraction"})
+            if unknown:
+                raise UsageError(
+                    f"unknown coverage_policy field(s) {', '.join(unknown)}; "
+                    "valid: warn_below, min_genes, min_fraction"
+                )
+            return cls(**dict(value))
+        raise UsageError(f"coverage_policy must be a mapping, not {type(value).__name__}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "warn_below": self.warn_below,
+            "min_genes": self.min_genes,
+            "min_fraction": self.min_fraction,
+        }
 
 
 @dataclass

@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 import yaml
 
-from .errors import SignatureError
+from .coverage import CoveragePolicy
+from .errors import SignatureError, UsageError
 from .signatures import (
     INDEX_SCHEMA,
     TIERS,
@@ -66,33 +67,6 @@ class IndexModule:
 
     def to_dict(self) -> dict[str, Any]:
         return {"module": self.module, "sign": self.sign, "weight": self.weight}
-
-
-@dataclass(frozen=True)
-class CoveragePolicy:
-    """Warn when a module's matched fraction is below ``warn_below``; refuse to score it with
-    fewer than ``min_genes`` matched genes or a fraction below ``min_fraction``."""
-
-    warn_below: float = 0.7
-    min_genes: int = 3
-    min_fraction: float = 0.0
-
-    def __post_init__(self) -> None:
-        for key in ("warn_below", "min_fraction"):
-            v = getattr(self, key)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
-                raise _fail(f"coverage_policy.{key} must be a fraction in [0, 1], got {v!r}")
-            object.__setattr__(self, key, float(v))
-        m = self.min_genes
-        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-            raise _fail(f"coverage_policy.min_genes must be an integer >= 1, got {m!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "warn_below": self.warn_below,
-            "min_genes": self.min_genes,
-            "min_fraction": self.min_fraction,
-        }
 
 
 @dataclass
@@ -254,7 +228,7 @@ def _parse(doc: Any, where: _Where) -> IndexDefinition:
             notes=str(doc["notes"]).strip() if doc.get("notes") else None,
             source=where.file,
         )
-    except SignatureError as exc:
+    except (SignatureError, UsageError) as exc:
         raise _fail(exc.message, where) from None
 
 

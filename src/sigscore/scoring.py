@@ -107,7 +107,7 @@ def prepare(
     warn: bool = True,
 ) -> PreparedInput:
     """Everything :func:`score` does before running a method."""
-    policy = CoveragePolicy.model_validate(coverage_policy or {})
+    policy = CoveragePolicy.coerce(coverage_policy)
     expr = as_expression(
         data,
         layer=layer,
