@@ -97,3 +97,56 @@ def run_r_gsva(
             res = pd.read_csv(d / f"out_{name}.tsv", sep="\t", index_col=0)
             out[name] = res.T.astype(float)
         return out
+
+
+# ---- real test data shared by the GSVA-family tests -------------------------------------
+
+
+def load_tcga_log2() -> pd.DataFrame:
+    """TCGA-LIHC 10 samples as log2(TPM + 1), samples × unique gene symbols."""
+    from _support import shared_path
+
+    path = shared_path("tcga_lihc_tpm10", "LIHC_TPM_10samples.tsv.gz")
+    df = pd.read_csv(path, sep="\t", index_col=0)
+    df.index = df.index.str.split("|").str[0]
+    df = df[df.index != "?"]
+    df = df[~df.index.duplicated(keep=False)]  # ambiguous symbols: drop every copy
+    return np.log2(df.T.astype(float) + 1.0)
+
+
+def load_hallmark() -> dict[str, list[str]]:
+    """MSigDB Hallmark v7.0 (50 sets) from the shared GMT (last line has no newline)."""
+    from _support import shared_path
+
+    path = shared_path("msigdb_hallmark", "h.all.v7.0.symbols.gmt")
+    sets = {}
+    for line in path.read_text().splitlines():
+        fields = line.rstrip("\n").split("\t")
+        if len(fields) > 2:
+            sets[fields[0]] = [g for g in fields[2:] if g]
+    return sets
+
+
+def index_sets(genes: Sequence[str], sets: Mapping[str, Sequence[str]]) -> list:
+    """Resolve named sets to IndexedSet over ``genes`` (unmatched genes dropped, as GSVA)."""
+    from sigscore.methods import IndexedSet
+
+    pos = pd.Index(genes)
+    out = []
+    for name, members in sets.items():
+        idx = pos.get_indexer(list(members))
+        out.append(IndexedSet(name, np.unique(idx[idx >= 0]).astype(np.int64)))
+    return out
+
+
+def random_sets(
+    genes: Sequence[str], sizes: Sequence[int], rng: np.random.Generator
+) -> dict[str, list[str]]:
+    return {
+        f"SET{i}": list(rng.choice(np.asarray(genes), size=k, replace=False))
+        for i, k in enumerate(sizes)
+    }
+
+
+def as_frame(scores: np.ndarray, index: Sequence[str], sets: Sequence) -> pd.DataFrame:
+    return pd.DataFrame(scores, index=list(index), columns=[s.name for s in sets])

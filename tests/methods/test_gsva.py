@@ -1,0 +1,181 @@
+"""gsva: parity with R GSVA 1.46 (Gaussian, Poisson, none; mx.diff on/off) and properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from methods.r_gsva import index_sets, load_hallmark, load_tcga_log2, random_sets, run_r_gsva
+from sigscore.errors import UsageError
+from sigscore.methods import IndexedSet, get_method, gsva
+
+pytestmark = pytest.mark.r
+
+
+def _counts() -> pd.DataFrame:
+    """24 samples × 500 genes of overdispersed counts, plus two constant genes."""
+    rng = np.random.default_rng(42)
+    mu = rng.lognormal(2.0, 1.5, size=500)
+    values = rng.negative_binomial(5, 5 / (5 + mu), size=(24, 500)).astype(float)
+    values[:, 10] = 7.0  # constant genes: dropped by GSVA (and by us)
+    values[:, 11] = 0.0
+    return pd.DataFrame(
+        values, index=[f"S{i}" for i in range(24)], columns=[f"G{j}" for j in range(500)]
+    )
+
+
+def _ties() -> pd.DataFrame:
+    rng = np.random.default_rng(8)
+    values = rng.integers(0, 5, size=(20, 300)).astype(float)
+    return pd.DataFrame(
+        values, index=[f"T{i}" for i in range(20)], columns=[f"H{j}" for j in range(300)]
+    )
+
+
+@pytest.fixture(scope="module")
+def r_results():
+    tcga, hallmark, counts, ties = load_tcga_log2(), load_hallmark(), _counts(), _ties()
+    csets = random_sets(counts.columns, [5, 15, 40, 100], np.random.default_rng(2))
+    csets["SET_CONST"] = ["G10", "G11", *csets["SET0"]]  # loses its constant genes
+    tsets = {
+        f"T_{k}": v
+        for k, v in random_sets(ties.columns, [6, 30, 90], np.random.default_rng(4)).items()
+    }
+    jobs = {
+        "tcga_mx": {"matrix": "tcga", "method": "gsva", "kcdf": "Gaussian"},
+        "tcga_nomx": {"matrix": "tcga", "method": "gsva", "kcdf": "Gaussian", "mx_diff": False},
+        "tcga_abs": {"matrix": "tcga", "method": "gsva", "kcdf": "Gaussian", "abs_ranking": True},
+        "pois_mx": {"matrix": "counts", "method": "gsva", "kcdf": "Poisson"},
+        "pois_nomx": {"matrix": "counts", "method": "gsva", "kcdf": "Poisson", "mx_diff": False},
+        "none_mx": {"matrix": "ties", "method": "gsva", "kcdf": "none"},
+    }
+    r = run_r_gsva(
+        {"tcga": tcga, "counts": counts, "ties": ties}, {**hallmark, **csets, **tsets}, jobs
+    )
+    return {
+        "r": r,
+        "tcga": tcga,
+        "hallmark": hallmark,
+        "counts": counts,
+        "csets": csets,
+        "ties": ties,
+        "tsets": tsets,
+    }
+
+
+def _max_diff(ours, frame, data, sets) -> float:
+    return float(np.max(np.abs(ours - frame.loc[data.index, [s.name for s in sets]].to_numpy())))
+
+
+@pytest.mark.parametrize(
+    "key,params",
+    [
+        ("tcga_mx", {}),
+        ("tcga_nomx", {"max_diff": False}),
+        ("tcga_abs", {"abs_ranking": True}),
+    ],
+)
+def test_parity_gaussian_tcga(r_results, key, params):
+    data = r_results["tcga"]
+    sets = index_sets(data.columns, r_results["hallmark"])
+    ours = gsva.run(data.to_numpy(), sets, kcdf="gaussian", r_compat=True, **params)
+    assert _max_diff(ours, r_results["r"][key], data, sets) <= 1e-4
+
+
+@pytest.mark.parametrize("key,max_diff", [("pois_mx", True), ("pois_nomx", False)])
+def test_parity_poisson_counts(r_results, key, max_diff):
+    data = r_results["counts"]
+    sets = index_sets(data.columns, r_results["csets"])
+    ours = gsva.run(data.to_numpy(), sets, kcdf="poisson", max_diff=max_diff, r_compat=True)
+    assert _max_diff(ours, r_results["r"][key], data, sets) <= 1e-4
+
+
+def test_parity_ecdf_with_ties(r_results):
+    data = r_results["ties"]
+    sets = index_sets(data.columns, r_results["tsets"])
+    ours = gsva.run(data.to_numpy(), sets, kcdf="none", r_compat=True)
+    assert _max_diff(ours, r_results["r"]["none_mx"], data, sets) <= 1e-4
+
+
+def test_default_close_to_r_on_real_data(r_results):
+    """Default (exact Φ, order-free ties) is not R's number, but the same statistic."""
+    data = r_results["tcga"]
+    sets = index_sets(data.columns, r_results["hallmark"])
+    ours = gsva.run(data.to_numpy(), sets)
+    ref = r_results["r"]["tcga_mx"].loc[data.index, [s.name for s in sets]].to_numpy()
+    assert np.corrcoef(ours.ravel(), ref.ravel())[0, 1] > 0.999
+
+
+def test_constant_genes_dropped():
+    data = _counts().to_numpy()
+    sets = [
+        IndexedSet("with_const", np.array([3, 10, 11, 40, 77])),
+        IndexedSet("b", np.arange(100, 160)),
+    ]
+    keep = np.ones(data.shape[1], dtype=bool)
+    keep[[10, 11]] = False
+    new = np.cumsum(keep) - 1
+    reduced = [
+        IndexedSet("with_const", new[[3, 40, 77]]),
+        IndexedSet("b", new[np.arange(100, 160)]),
+    ]
+    for kcdf in ("gaussian", "poisson"):
+        np.testing.assert_allclose(
+            gsva.run(data, sets, kcdf=kcdf), gsva.run(data[:, keep], reduced, kcdf=kcdf), atol=1e-12
+        )
+
+
+@pytest.mark.parametrize("kcdf", ["gaussian", "none"])
+def test_gene_and_set_order_invariance(kcdf):
+    data = _ties().to_numpy()  # heavy ties in the ECDF log-odds
+    rng = np.random.default_rng(12)
+    sets = [IndexedSet(f"s{k}", np.sort(rng.choice(300, k, replace=False))) for k in (5, 30, 70)]
+    base = gsva.run(data, sets, kcdf=kcdf)
+    perm = rng.permutation(300)
+    inverse = np.argsort(perm)
+    moved = [IndexedSet(s.name, np.sort(inverse[s.up])) for s in sets]
+    np.testing.assert_allclose(gsva.run(data[:, perm], moved, kcdf=kcdf), base, atol=1e-12)
+    np.testing.assert_array_equal(gsva.run(data, sets[::-1], kcdf=kcdf), base[:, ::-1])
+
+
+def test_directional_and_sparse():
+    data = _counts().to_numpy()
+    up, down = np.arange(0, 25), np.arange(200, 240)
+    u = gsva.run(data, [IndexedSet("u", up)])[:, 0]
+    d = gsva.run(data, [IndexedSet("d", down)])[:, 0]
+    np.testing.assert_array_equal(
+        gsva.run(data, [IndexedSet("u", up, np.zeros(0, np.int64))])[:, 0], u
+    )
+    np.testing.assert_allclose(
+        gsva.run(data, [IndexedSet("ud", up, down)])[:, 0], u - d, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        gsva.run(data, [IndexedSet("d", np.zeros(0, np.int64), down)])[:, 0], -d, atol=1e-12
+    )
+    sets = [IndexedSet("u", up), IndexedSet("ud", up, down)]
+    for kcdf in ("gaussian", "poisson"):
+        np.testing.assert_allclose(
+            gsva.run(sp.csr_matrix(data), sets, kcdf=kcdf),
+            gsva.run(data, sets, kcdf=kcdf),
+            atol=1e-12,
+        )
+
+
+def test_poisson_rejects_negative_values():
+    data = _counts().to_numpy()
+    data[3, 17] = -2.0
+    with pytest.raises(UsageError, match=r"observation #3 has -2 for gene #17"):
+        gsva.run(data, [IndexedSet("s", np.arange(10))], kcdf="poisson")
+    with pytest.raises(UsageError, match="non-negative"):
+        gsva.run(sp.csr_matrix(data), [IndexedSet("s", np.arange(10))], kcdf="poisson")
+
+
+def test_bad_parameters():
+    data = _counts().to_numpy()
+    with pytest.raises(UsageError, match="kcdf"):
+        gsva.run(data, [IndexedSet("s", np.arange(10))], kcdf="epanechnikov")
+    with pytest.raises(UsageError, match="at least 2"):
+        gsva.run(data[:1], [IndexedSet("s", np.arange(10))])
+    assert get_method("gsva").params()["kcdf"] == "gaussian"
