@@ -1,0 +1,698 @@
+"""The FastAPI application: a thin HTTP shell over the sigscore library.
+
+Entry point: ``sigscore_service.app:create_app`` (an app factory; ``uvicorn --factory``).
+Scoring happens in worker processes (:mod:`sigscore_service.jobs`), never on the event loop.
+Research use only; not a diagnostic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+
+from sigscore import __version__
+
+from . import problems
+from .jobs import Dispatcher, JobStore
+from .metrics import Metrics
+from .models import (
+    Health,
+    JobInfo,
+    MethodInfo,
+    ProblemModel,
+    Ready,
+    ScoreJSON,
+    ScoreOptions,
+    ScoreResult,
+    SignatureList,
+    SignatureSummary,
+)
+from .problems import Problem
+from .settings import Settings
+from .uploads import Upload, new_upload_dir, receive_json, receive_multipart
+
+log = logging.getLogger("sigscore_service")
+access_log = logging.getLogger("sigscore_service.access")
+
+MEDIA = {
+    "json": "application/json",
+    "csv": "text/csv",
+    "parquet": "application/vnd.apache.parquet",
+    "html": "text/html",
+}
+
+
+# --------------------------------------------------------------------------- logging
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; only fields we put there (never request bodies)."""
+
+    FIELDS = ("request_id", "method", "path", "status", "duration_ms", "job_id", "bytes")
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for f in self.FIELDS:
+            if hasattr(record, f):
+                doc[f] = getattr(record, f)
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str)
+
+
+def _configure_logging(level: str) -> None:
+    logger = logging.getLogger("sigscore_service")
+    if not any(getattr(h, "_sigscore", False) for h in logger.handlers):
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(JsonFormatter())
+        h._sigscore = True  # type: ignore[attr-defined]
+        logger.addHandler(h)
+        logger.propagate = False
+    logger.setLevel(level.upper())
+
+
+# --------------------------------------------------------------------------- helpers
+def _iso(t: float | None) -> str | None:
+    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ProblemModel, "content": {"application/problem+json": {}},
+           "description": desc}
+    for code, desc in {
+        400: "Malformed input", 401: "API key missing", 403: "API key not valid",
+        404: "Not found", 406: "Format not available", 409: "Not done yet",
+        413: "Too large",
+        415: "Unsupported format", 422: "Invalid parameters or too little gene coverage",
+        429: "Too many queued jobs", 500: "Internal error", 503: "Not ready",
+    }.items()
+}  # fmt: skip
+
+
+def _problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {c: PROBLEM_RESPONSES[c] for c in codes}
+
+
+def _fix_problem_content(schema: dict[str, Any]) -> None:
+    """Problem responses are served as application/problem+json only."""
+    for path in schema.get("paths", {}).values():
+        for op in path.values():
+            for code, resp in op.get("responses", {}).items():
+                content = resp.get("content", {})
+                if code.isdigit() and int(code) >= 400 and "application/json" in content:
+                    content["application/problem+json"] = content.pop("application/json")
+
+
+def _wanted_format(request: Request, fmt: str | None, allowed: tuple[str, ...]) -> str:
+    if fmt is not None:
+        if fmt not in allowed:
+            raise Problem(
+                406,
+                f"format {fmt!r} is not available; use one of {', '.join(allowed)}",
+                kind="not-acceptable",
+            )
+        return fmt
+    accept = request.headers.get("accept", "")
+    for f in allowed:
+        if MEDIA[f] in accept:
+            return f
+    return allowed[0]
+
+
+# --------------------------------------------------------------------------- auth
+def _auth_dependency(hashes: frozenset[bytes]) -> Any:
+    header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+    bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
+
+    # defaults (not Annotated): evaluated here, so the closure's locals resolve
+    async def check(
+        key: str | None = Depends(header),  # noqa: B008
+        cred: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
+    ) -> None:
+        if not hashes:
+            return
+        given = key or (cred.credentials if cred else None)
+        if not given:
+            raise Problem(
+                401,
+                "an API key is required: send it in the X-API-Key header",
+                kind="unauthorized",
+                headers={"WWW-Authenticate": 'Bearer realm="sigscore"'},
+            )
+        digest = hashlib.sha256(given.encode("utf-8", "replace")).digest()
+        # compare against every stored hash in constant time (no early exit)
+        ok = False
+        for h in hashes:
+            ok |= hmac.compare_digest(digest, h)
+        if not ok:
+            raise Problem(403, "the API key is not valid", kind="forbidden")
+
+    return check
+
+
+# --------------------------------------------------------------------------- the app
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service (``uvicorn --factory sigscore_service.app:create_app``)."""
+    settings = settings or Settings()
+    key_hashes = settings.api_key_hashes()
+    settings = settings.model_copy(update={"api_keys": ""})  # keep only the hashes
+    _configure_logging(settings.log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = JobStore(settings)
+    metrics = Metrics(store.counts)
+    state: dict[str, Any] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        n = await asyncio.to_thread(store.recover)
+        if n:
+            log.info(f"re-queued or failed {n} job(s) left running by a previous process")
+        dispatcher = Dispatcher(settings, store)
+        dispatcher.start()
+        state["dispatcher"] = dispatcher
+        try:
+            yield
+        finally:
+            await dispatcher.stop()
+            store.dispose()
+
+    app = FastAPI(
+        title="sigscore",
+        version=__version__,
+        description="Score IL-6/STAT3 sorafenib-resistance programmes in HCC expression data. "
+        "Research use only; not a diagnostic.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.metrics = metrics
+    problems.install(app)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Location", "Retry-After"],
+        )
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next: Any) -> Response:
+        rid = request.headers.get("x-request-id", "")
+        if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
+            rid = uuid.uuid4().hex
+        request.state.request_id = rid
+        t0 = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+        finally:
+            dt = time.perf_counter() - t0
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            metrics.requests.labels(request.method, route, str(status)).inc()
+            metrics.latency.labels(request.method, route).observe(dt)
+            access_log.info("request", extra={
+                "request_id": rid, "method": request.method, "path": route,
+                "status": status, "duration_ms": round(dt * 1000, 2)})  # fmt: skip
+        response.headers["X-Request-ID"] = rid
+        return response
+
+    def dispatcher() -> Dispatcher:
+        d = state.get("dispatcher")
+        if d is None or not d.healthy:
+            raise Problem(
+                503,
+                "the worker pool is not running",
+                kind="not-ready",
+                headers={"Retry-After": str(settings.retry_after_s)},
+            )
+        return d
+
+    # ---------------------------------------------------------------- operations
+    @app.get("/healthz", response_model=Health, tags=["operations"])
+    def healthz() -> Health:
+        """Liveness: the process answers."""
+        return Health(status="ok")
+
+    @app.get(
+        "/readyz",
+        response_model=Ready,
+        tags=["operations"],
+        responses=_problem_responses(503) | {503: {"model": Ready}},
+    )
+    def readyz() -> JSONResponse:
+        """Readiness: the job store answers and the worker pool is up."""
+        d = state.get("dispatcher")
+        ok_store = store.ping()
+        ok_workers = bool(d is not None and d.healthy)
+        ready = ok_store and ok_workers
+        body = Ready(
+            status="ready" if ready else "not ready", job_store=ok_store, workers=ok_workers
+        )
+        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    def prometheus() -> Response:
+        """Prometheus metrics: requests, latencies, jobs by state, bytes uploaded."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    # ---------------------------------------------------------------- /v1
+    v1 = APIRouter(
+        prefix="/v1",
+        dependencies=[Depends(_auth_dependency(key_hashes))],
+        responses=_problem_responses(401, 403),
+    )
+
+    @v1.get("/methods", response_model=list[MethodInfo], tags=["reference"])
+    def methods() -> list[MethodInfo]:
+        """The scoring methods with their defaults and references."""
+        from sigscore.methods import METHOD_NAMES, get_method
+
+        out = []
+        for name in METHOD_NAMES:
+            spec = get_method(name)
+            out.append(MethodInfo(
+                name=spec.name, summary=spec.summary, reference=spec.reference,
+                defaults=json.loads(json.dumps(dict(spec.defaults), default=str)),
+                sample_independent=bool(spec.sample_independent)))  # fmt: skip
+        return out
+
+    def _sigset(tier: str) -> Any:
+        from sigscore.signatures import load_signatures
+
+        return load_signatures(tier)
+
+    @v1.get(
+        "/signatures",
+        response_model=SignatureList,
+        tags=["reference"],
+        responses=_problem_responses(422),
+    )
+    def signatures(
+        tier: Annotated[str, Query(pattern="^(core|extended)$")] = "extended",
+    ) -> SignatureList:
+        """The shipped signature modules of a tier."""
+        s = _sigset(tier)
+        return SignatureList(tier=tier, content_hash=s.content_hash, signatures=[
+            SignatureSummary(name=n, n_genes=len(s[n]), directional=bool(s[n].is_directional))
+            for n in s.names])  # fmt: skip
+
+    @v1.get(
+        "/signatures/{name}",
+        tags=["reference"],
+        responses={
+            200: {
+                "content": {
+                    "application/json": {"schema": {"type": "object"}},
+                    "text/plain": {"schema": {"type": "string"}},
+                },
+                "description": "The module as JSON, or GMT text",
+            }
+        }
+        | _problem_responses(404, 406, 422),
+    )
+    def signature(
+        request: Request,
+        name: str,
+        tier: Annotated[str, Query(pattern="^(core|extended)$")] = "extended",
+        format: Annotated[str | None, Query(pattern="^(json|gmt)$")] = None,
+    ) -> Response:
+        """One module, as JSON or GMT (``?format=gmt`` or ``Accept: text/plain``)."""
+        s = _sigset(tier)
+        if name not in s.names:
+            raise Problem(
+                404,
+                f"no signature named {name!r} in tier {tier!r}; available: {', '.join(s.names)}",
+                kind="not-found",
+            )
+        wants_gmt = format == "gmt" or (
+            format is None
+            and "text/plain" in request.headers.get("accept", "")
+            and "application/json" not in request.headers.get("accept", "")
+        )
+        one = s.subset([name])
+        if wants_gmt:
+            return PlainTextResponse(one.to_gmt())
+        return JSONResponse(json.loads(json.dumps(s[name].to_dict(), default=str)))
+
+    # ---------------------------------------------------------------- scoring
+    async def _parse_request(request: Request) -> tuple[ScoreOptions, Upload]:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype == "application/json":
+            body = await receive_json(request, settings)
+            try:
+                req = ScoreJSON.model_validate(body)
+            except ValidationError as exc:
+                raise _invalid(exc) from None
+            up = Upload(new_upload_dir(settings))
+            try:
+                await asyncio.to_thread(_write_inline, req, up)
+            except Exception:
+                up.cleanup()
+                raise
+            metrics.upload_bytes.inc(up.total_bytes)
+            return ScoreOptions.model_validate(req.model_dump(exclude={"matrix"})), up
+        up = await receive_multipart(request, settings)
+        metrics.upload_bytes.inc(up.total_bytes)
+        try:
+            if "file" not in up.files:
+                raise Problem(
+                    422,
+                    "no matrix: send the expression file as the 'file' part",
+                    kind="invalid-parameters",
+                )
+            raw: dict[str, Any] = dict(up.fields)
+            if "params" in raw:
+                try:
+                    raw["params"] = json.loads(raw["params"])
+                except ValueError as exc:
+                    raise Problem(
+                        422,
+                        'params must be a JSON object, e.g. {"alpha": 0.25}',
+                        kind="invalid-parameters",
+                    ) from exc
+            for k in ("layer", "method", "min_genes"):
+                if raw.get(k) == "":
+                    raw.pop(k)
+            try:
+                opts = ScoreOptions.model_validate(raw)
+            except ValidationError as exc:
+                raise _invalid(exc) from None
+            return opts, up
+        except BaseException:
+            up.cleanup()
+            raise
+
+    def _task(opts: ScoreOptions, up: Upload) -> dict[str, Any]:
+        return {
+            "options": opts.model_dump(exclude={"mode"}),
+            "files": {k: str(v.path) for k, v in up.files.items()},
+            "display_name": up.files["file"].name,
+            "upload_dir": str(up.directory),
+            "max_decompressed_bytes": settings.max_decompressed_bytes,
+            "max_cells": settings.max_cells,
+        }
+
+    async def _enqueue(request: Request, opts: ScoreOptions, up: Upload) -> JSONResponse:
+        active = await asyncio.to_thread(store.active)
+        if active >= settings.max_queued_jobs:
+            up.cleanup()
+            raise Problem(
+                429,
+                f"the job queue is full ({active} jobs); retry later",
+                kind="queue-full",
+                headers={"Retry-After": str(settings.retry_after_s)},
+            )
+        job = await asyncio.to_thread(
+            store.create, _task(opts, up), up.files["file"].name, up.total_bytes
+        )
+        info = _job_info(job)
+        return JSONResponse(
+            info.model_dump(), status_code=202, headers={"Location": info.links["self"]}
+        )
+
+    def _job_info(job: dict[str, Any]) -> JobInfo:
+        rdir = store.result_dir(job["id"])
+        progress, stage = 0.0, None
+        if job["state"] in ("done",):
+            progress, stage = 1.0, "done"
+        elif job["state"] == "running":
+            with contextlib.suppress(OSError, ValueError):
+                p = json.loads((rdir / "progress.json").read_text())
+                progress, stage = min(1.0, max(0.0, float(p["fraction"]))), str(p["stage"])
+        error = None
+        if job.get("error"):
+            e = json.loads(job["error"])
+            error = {
+                "status": e.get("status"),
+                "type": problems.PROBLEM_TYPE + str(e.get("kind")),
+                "detail": e.get("detail"),
+                **(e.get("extra") or {}),
+            }
+        summary = json.loads(job["summary"]) if job.get("summary") else {}
+        base = f"/v1/jobs/{job['id']}"
+        links = {"self": base}
+        if job["state"] == "done":
+            links["result"] = base + "/result"
+        return JobInfo(
+            id=job["id"], state=job["state"], created_at=_iso(job["created_at"]) or "",
+            started_at=_iso(job.get("started_at")), finished_at=_iso(job.get("finished_at")),
+            expires_at=_iso(job.get("expires_at")), attempts=int(job.get("attempts") or 0),
+            progress=progress, stage=stage, input_name=job.get("input_name"),
+            input_bytes=job.get("input_bytes"), error=error,
+            result_formats=list(summary.get("formats", [])), links=links,
+        )  # fmt: skip
+
+    score_body = {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": _multipart_schema()},
+                "application/json": {"schema": {"$ref": "#/components/schemas/ScoreJSON"}},
+            },
+        }
+    }
+    result_content = {
+        "application/json": {"schema": {"$ref": "#/components/schemas/ScoreResult"}},
+        "text/csv": {"schema": {"type": "string"}},
+        MEDIA["parquet"]: {"schema": {"type": "string", "format": "binary"}},
+    }
+
+    @v1.post(
+        "/score", tags=["scoring"], openapi_extra=score_body,
+        responses={200: {"content": result_content, "description": "Scores"},
+                   202: {"model": JobInfo, "description": "Input too large: a job"}}
+        | _problem_responses(400, 406, 413, 415, 422, 429, 500, 503),
+    )  # fmt: skip
+    async def score(
+        request: Request,
+        format: Annotated[str | None, Query(pattern="^(json|csv|parquet)$")] = None,
+    ) -> Response:
+        """Score one matrix (multipart ``file`` or a JSON matrix); small inputs are answered
+        at once, large ones become a job (202, ``Location`` = the job)."""
+        d = dispatcher()
+        out_fmt = _wanted_format(request, format, ("json", "csv", "parquet"))
+        opts, up = await _parse_request(request)
+        small = up.total_bytes <= settings.sync_max_bytes
+        if opts.mode == "async" or (opts.mode == "auto" and not small):
+            return await _enqueue(request, opts, up)
+        result_dir = settings.data_dir / "sync" / uuid.uuid4().hex
+        task = _task(opts, up) | {
+            "result_dir": str(result_dir),
+            "timeout_s": settings.sync_timeout_s,
+        }
+        if opts.mode == "auto":
+            task["sync_max_cells"] = settings.sync_max_cells
+        try:
+            fut = d.submit_sync(task)
+            try:
+                res = await asyncio.wait_for(asyncio.wrap_future(fut), settings.sync_timeout_s + 30)
+            except TimeoutError:
+                raise Problem(
+                    503,
+                    "scoring took too long for a synchronous answer; submit "
+                    "it as a job (POST /v1/jobs)",
+                    kind="timeout",
+                    headers={"Retry-After": str(settings.retry_after_s)},
+                ) from None
+            if res.get("too_large_for_sync"):
+                shutil.rmtree(result_dir, ignore_errors=True)
+                keep, up = up, None
+                return await _enqueue(request, opts, keep)
+            if not res.get("ok"):
+                p = res["problem"]
+                raise Problem(
+                    int(p["status"]), str(p["detail"]), kind=p.get("kind"), **(p.get("extra") or {})
+                )
+            return await asyncio.to_thread(_result_response, result_dir, out_fmt)
+        finally:
+            if up is not None:
+                up.cleanup()
+            shutil.rmtree(result_dir, ignore_errors=True)
+
+    @v1.post(
+        "/jobs", tags=["jobs"], status_code=202, openapi_extra=score_body,
+        responses={202: {"model": JobInfo, "description": "The job"}}
+        | _problem_responses(400, 413, 415, 422, 429, 503),
+    )  # fmt: skip
+    async def submit_job(request: Request) -> JSONResponse:
+        """Submit a matrix as a job; poll ``GET /v1/jobs/{id}``."""
+        dispatcher()
+        opts, up = await _parse_request(request)
+        return await _enqueue(request, opts, up)
+
+    def _get_job(job_id: str) -> dict[str, Any]:
+        job = store.get(job_id) if len(job_id) == 32 and job_id.isalnum() else None
+        if job is None:
+            raise Problem(404, f"no job {job_id!r} (unknown, deleted or expired)", kind="not-found")
+        return job
+
+    @v1.get(
+        "/jobs/{job_id}", response_model=JobInfo, tags=["jobs"], responses=_problem_responses(404)
+    )
+    def get_job(job_id: str) -> JobInfo:
+        """State (queued/running/done/failed), progress, and the reason when failed."""
+        return _job_info(_get_job(job_id))
+
+    @v1.get("/jobs/{job_id}/result", tags=["jobs"],
+            responses={200: {"content": result_content | {"text/html": {"schema": {"type": "string"}}},
+                             "description": "The result"}}
+            | _problem_responses(404, 406, 409))  # fmt: skip
+    def job_result(
+        request: Request,
+        job_id: str,
+        format: Annotated[str | None, Query(pattern="^(json|csv|parquet|html)$")] = None,
+    ) -> Response:
+        """The result as JSON, CSV, Parquet or the HTML report (``?format=`` or ``Accept``)."""
+        job = _get_job(job_id)
+        if job["state"] != "done":
+            raise Problem(
+                409,
+                f"job {job_id} is {job['state']}; the result exists once it is done",
+                kind="not-done",
+                state=job["state"],
+            )
+        fmt = _wanted_format(request, format, ("json", "csv", "parquet", "html"))
+        return _result_response(store.result_dir(job_id), fmt)
+
+    @v1.delete("/jobs/{job_id}", status_code=204, tags=["jobs"], responses=_problem_responses(404))
+    def delete_job(job_id: str) -> Response:
+        """Delete a job and its files (a running job's result is discarded)."""
+        _get_job(job_id)
+        store.delete(job_id)
+        return Response(status_code=204)
+
+    app.include_router(v1)
+
+    def custom_openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        comps = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (ScoreJSON, ScoreResult):
+            js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for k, v in js.pop("$defs", {}).items():
+                comps.setdefault(k, v)
+            comps[model.__name__] = js
+        _fix_problem_content(schema)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = custom_openapi  # type: ignore[method-assign]
+    return app
+
+
+def _invalid(exc: ValidationError) -> Problem:
+    errors = [{"loc": [str(x) for x in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
+    msg = "; ".join(f"{'.'.join(e['loc']) or 'body'}: {e['msg']}" for e in errors[:5])
+    return Problem(422, f"invalid parameters: {msg}", kind="invalid-parameters", errors=errors)
+
+
+def _write_inline(req: ScoreJSON, up: Upload) -> None:
+    """An inline JSON matrix → CSV in the upload folder (samples as rows, genes as columns)."""
+    import numpy as np
+    import pandas as pd
+
+    from .uploads import SavedFile
+
+    m = req.matrix
+    if len(m.values) != len(m.samples) or any(len(r) != len(m.genes) for r in m.values):
+        raise Problem(
+            422,
+            f"matrix.values must be {len(m.samples)} rows × {len(m.genes)} "
+            "columns (one row per sample, one value per gene)",
+            kind="invalid-parameters",
+        )
+    values = np.array([[np.nan if v is None else v for v in r] for r in m.values], dtype=float)
+    df = pd.DataFrame(values, index=pd.Index(m.samples, name="sample"), columns=m.genes)
+    path = up.directory / "file.csv"
+    df.to_csv(path)
+    up.files["file"] = SavedFile(path, "matrix.json", path.stat().st_size)
+    up.total_bytes = path.stat().st_size
+
+
+def _result_response(result_dir: Path, fmt: str) -> Response:
+    path = (
+        result_dir
+        / {
+            "json": "result.json",
+            "csv": "result.csv",
+            "parquet": "result.parquet",
+            "html": "report.html",
+        }[fmt]
+    )
+    if not path.exists():
+        raise Problem(
+            406 if fmt == "html" else 404,
+            f"no {fmt} result for this job"
+            + (" (the HTML report is not available on this server)" if fmt == "html" else ""),
+            kind="not-available",
+        )
+    if fmt == "json":
+        return Response(path.read_bytes(), media_type="application/json")
+    if fmt in ("csv", "html"):
+        return Response(path.read_bytes(), media_type=MEDIA[fmt])
+    return Response(path.read_bytes(), media_type=MEDIA["parquet"])
+
+
+def _multipart_schema() -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "file": {"type": "string", "format": "binary", "description": "The expression matrix."},
+        "signatures": {
+            "type": "string",
+            "format": "binary",
+            "description": "Optional signature file (.gmt/.yaml/.json).",
+        },
+        "definition": {
+            "type": "string",
+            "format": "binary",
+            "description": "Optional index definition YAML.",
+        },
+        "reference": {
+            "type": "string",
+            "format": "binary",
+            "description": "Optional reference cohort JSON.",
+        },
+    }
+    opt = ScoreOptions.model_json_schema()
+    for k, v in opt["properties"].items():
+        v = dict(v)
+        if k == "params":
+            v = {"type": "string", "description": "Method parameters as a JSON object."}
+        props[k] = v
+    return {"type": "object", "properties": props, "required": ["file"]}
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,87 @@
+"""Service settings, read from the environment with the prefix ``SIGSCORE_``.
+
+Every setting has a safe default so ``sigscore serve`` works with no configuration; an
+operator overrides them with environment variables (``SIGSCORE_DATA_DIR=/srv/sigscore``) or
+a ``.env`` file. Sizes are bytes, times seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "sigscore-service"
+
+
+class Settings(BaseSettings):
+    """Operator settings (environment variables ``SIGSCORE_<NAME>``)."""
+
+    model_config = SettingsConfigDict(env_prefix="SIGSCORE_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=_default_data_dir, description="Job store, uploads and results."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the job store; default SQLite (WAL) in data_dir/jobs.db. "
+        "PostgreSQL: postgresql+psycopg://user@host/db",
+    )
+    api_keys: str = Field(default="", description="Comma-separated API keys; empty = no auth.")
+    cors_origins: str = Field(default="", description="Comma-separated allowed CORS origins.")
+    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1, description="Upload size cap.")
+    max_decompressed_bytes: int = Field(
+        default=8 * 1024**3, ge=1, description="Cap on bytes a compressed upload may expand to."
+    )
+    max_ratio: float = Field(
+        default=200.0, gt=1, description="Refuse gzip/zip expansion beyond this ratio..."
+    )
+    ratio_floor_bytes: int = Field(
+        default=64 * 1024**2, ge=0, description="...once this many bytes were expanded."
+    )
+    max_cells: int = Field(default=4 * 10**9, ge=1, description="Cap on observations × genes.")
+    max_json_bytes: int = Field(default=16 * 1024**2, ge=1, description="JSON body size cap.")
+    sync_max_bytes: int = Field(
+        default=8 * 1024**2, ge=0, description="Uploads up to this size are answered at once."
+    )
+    sync_max_cells: int = Field(
+        default=20_000_000, ge=0, description="Matrices up to this many cells are answered at once."
+    )
+    sync_timeout_s: float = Field(
+        default=300.0, gt=0, description="Time limit of a synchronous request."
+    )
+    workers: int = Field(default=max(1, min(4, (os.cpu_count() or 1))), ge=1)
+    max_queued_jobs: int = Field(default=100, ge=1, description="Queued+running jobs before 429.")
+    job_timeout_s: float = Field(default=3600.0, gt=0, description="Time limit per job.")
+    job_max_attempts: int = Field(
+        default=3, ge=1, description="Restarts a job survives before it is failed with a reason."
+    )
+    result_ttl_s: float = Field(default=7 * 86400.0, gt=0, description="How long results are kept.")
+    sweep_interval_s: float = Field(default=60.0, gt=0, description="Retention sweep period.")
+    poll_interval_s: float = Field(default=0.25, gt=0, description="Job dispatcher poll period.")
+    shutdown_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="On shutdown, wait this long for running jobs, then re-queue.",
+    )
+    retry_after_s: int = Field(default=30, ge=1, description="Retry-After sent with 429/503.")
+    log_level: str = Field(default="INFO")
+
+    def api_key_hashes(self) -> frozenset[bytes]:
+        """SHA-256 digests of the configured keys (the keys themselves are not kept)."""
+        keys = [k.strip() for k in self.api_keys.split(",") if k.strip()]
+        return frozenset(hashlib.sha256(k.encode()).digest() for k in keys)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'jobs.db'}"

@@ -1,0 +1,283 @@
+"""What a worker process runs: read the uploaded file, call the library, write results.
+
+Runs in a ``ProcessPoolExecutor`` (spawn context), never on the event loop. Input is a plain
+dict of paths and options, output a plain dict; library errors come back as problem data
+(status, kind, message, detail), never as exceptions. The file is read with
+:func:`sigscore.readers.read_matrix` only (h5ad through anndata; nothing is unpickled).
+
+Results (in ``result_dir``): ``result.json`` (columns, rows with exact float values — Python's
+shortest round-trip repr — coverage, manifest), ``result.csv``, ``result.parquet`` (manifest
+in the schema metadata under ``sigscore``) and, when the report module is available,
+``report.html``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import signal
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+
+class JobTimeout(Exception):
+    """Raised inside the worker when the per-task time limit is reached."""
+
+
+class TooLargeForSync(Exception):
+    """The matrix is above the synchronous threshold: the caller makes it a job."""
+
+
+def _alarm(_sig: int, _frame: Any) -> None:
+    raise JobTimeout
+
+
+def _progress(result_dir: Path, stage: str, fraction: float) -> None:
+    tmp = result_dir / ".progress.tmp"
+    tmp.write_text(json.dumps({"stage": stage, "fraction": fraction}))
+    os.replace(tmp, result_dir / "progress.json")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, float | int) and not isinstance(v, bool):
+        f = float(v)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if v is None:
+        return None
+    if hasattr(v, "item"):
+        return _cell(v.item())
+    if isinstance(v, list | tuple):
+        return [_cell(x) for x in v]
+    return v if isinstance(v, str | bool) else str(v)
+
+
+def frame_to_document(df: Any, kind: str) -> dict[str, Any]:
+    """Result table → JSON-safe dict (NaN → null; floats keep every bit)."""
+    meta = df.attrs.get("sigscore", {}) if hasattr(df, "attrs") else {}
+    columns = [str(c) for c in df.columns]
+    rows = []
+    for name, values in zip(df.index, df.itertuples(index=False, name=None), strict=True):
+        rec: dict[str, Any] = {"sample": str(name)}
+        rec.update({c: _cell(v) for c, v in zip(columns, values, strict=True)})
+        rows.append(rec)
+    doc = {
+        "kind": kind,
+        "n_obs": len(rows),
+        "columns": columns,
+        "rows": rows,
+        "coverage": meta.get("coverage") or [],
+        "manifest": meta.get("manifest") or {},
+    }
+    return json.loads(json.dumps(doc, default=_cell_default).replace("NaN", "null"))
+
+
+def _cell_default(o: Any) -> Any:
+    return _cell(o)
+
+
+def _rename_source(obj: Any, stored: str, shown: str) -> Any:
+    """Show the client's (sanitised) name in messages instead of the server's file name."""
+    if isinstance(obj, str):
+        return obj.replace(stored, shown)
+    if isinstance(obj, dict):
+        return {k: _rename_source(v, stored, shown) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_rename_source(v, stored, shown) for v in obj]
+    return obj
+
+
+def _compute(task: dict[str, Any], result_dir: Path) -> tuple[Any, str]:
+    import sigscore.scoring as scoring
+    from sigscore.errors import UsageError
+    from sigscore.readers import read_matrix
+
+    opts = task.get("options", {})
+    files = task.get("files", {})
+    _progress(result_dir, "reading", 0.05)
+    expr = read_matrix(
+        files["file"],
+        genes_axis=opts.get("genes_axis") or "auto",
+        layer=opts.get("layer"),
+        max_decompressed_bytes=task.get("max_decompressed_bytes"),
+    )
+    n_cells = int(expr.shape[0]) * int(expr.shape[1])
+    if n_cells > int(task.get("max_cells") or n_cells):
+        raise UsageError(
+            f"the matrix has {expr.shape[0]:,} × {expr.shape[1]:,} = {n_cells:,} values, more "
+            f"than this server's limit of {task['max_cells']:,}; score it in parts or with the "
+            "sigscore library/CLI"
+        )
+    sync_cells = task.get("sync_max_cells")
+    if sync_cells is not None and n_cells > sync_cells:
+        raise TooLargeForSync
+    _progress(result_dir, "scoring", 0.3)
+    kw: dict[str, Any] = dict(opts.get("params") or {})
+    if opts.get("id_type"):
+        kw["id_type"] = opts["id_type"]
+    if opts.get("min_genes") is not None:
+        kw["coverage_policy"] = {"min_genes": int(opts["min_genes"])}
+    if opts.get("tier") and opts["tier"] != "extended":
+        kw["tier"] = opts["tier"]
+    sigs = files.get("signatures")
+    kw["progress"] = False
+    if opts.get("index"):
+        from sigscore.index import resistance_index
+
+        df = resistance_index(
+            expr,
+            signatures=sigs,
+            method=opts.get("method"),
+            reference=files.get("reference"),
+            definition=files.get("definition"),
+            **kw,
+        )
+        kind = "index"
+    else:
+        if files.get("definition") or files.get("reference"):
+            raise UsageError("definition and reference apply to the index; set index=true")
+        df = scoring.score(expr, sigs, opts.get("method") or scoring.DEFAULT_METHOD, **kw)
+        kind = "scores"
+    return df, kind
+
+
+def _write(df: Any, kind: str, result_dir: Path, meta_extra: dict[str, Any]) -> dict[str, Any]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    doc = frame_to_document(df, kind)
+    doc["manifest"].update(meta_extra)
+    (result_dir / "result.json").write_text(json.dumps(doc))
+    plain = df.copy()
+    plain.attrs = {}
+    plain.index.name = plain.index.name or "sample"
+    plain.to_csv(result_dir / "result.csv")
+    table = pa.Table.from_pandas(plain)
+    md = dict(table.schema.metadata or {})
+    md[b"sigscore"] = json.dumps(
+        {"manifest": doc["manifest"], "coverage": doc["coverage"]}
+    ).encode()
+    pq.write_table(table.replace_schema_metadata(md), result_dir / "result.parquet")
+    formats = ["json", "csv", "parquet"]
+    if _write_report(df, result_dir):
+        formats.append("html")
+    return {"kind": kind, "n_obs": doc["n_obs"], "formats": formats}
+
+
+def _write_report(df: Any, result_dir: Path) -> bool:
+    """The HTML report, when :mod:`sigscore.report` offers a renderer (best effort)."""
+    try:
+        from sigscore import report
+    except ImportError:
+        return False
+    fn = getattr(report, "render_report", None) or getattr(report, "render_html", None)
+    if fn is None:
+        return False
+    try:
+        html = fn(df)
+    except Exception:  # a report failure must not fail the scores
+        return False
+    if isinstance(html, str | bytes):
+        (result_dir / "report.html").write_bytes(html.encode() if isinstance(html, str) else html)
+        return True
+    return False
+
+
+def run_task(task: dict[str, Any]) -> dict[str, Any]:
+    """Run one scoring task; returns ``{"ok": True, ...}`` or ``{"ok": False, "problem": ...}``."""
+    from sigscore.errors import SigscoreError
+
+    from .problems import error_to_problem
+
+    result_dir = Path(task["result_dir"])
+    result_dir.mkdir(parents=True, exist_ok=True)
+    stored = Path(task["files"]["file"]).name
+    shown = task.get("display_name") or stored
+    timeout = float(task.get("timeout_s") or 0)
+    t0 = time.monotonic()
+    if timeout > 0:
+        signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            df, kind = _compute(task, result_dir)
+            _progress(result_dir, "writing", 0.9)
+            df.attrs.setdefault("sigscore", {}).setdefault("manifest", {})
+            extra = {"input_sha256": _sha256(Path(task["files"]["file"])), "input_name": shown}
+            out = _write(df, kind, result_dir, _rename_source(extra, stored, shown))
+        doc_path = result_dir / "result.json"
+        doc = json.loads(doc_path.read_text())
+        doc_path.write_text(json.dumps(_rename_source(doc, stored, shown)))
+        _progress(result_dir, "done", 1.0)
+        return {"ok": True, **out, "seconds": round(time.monotonic() - t0, 3)}
+    except TooLargeForSync:
+        return {"ok": False, "too_large_for_sync": True}
+    except JobTimeout:
+        return {
+            "ok": False,
+            "problem": {
+                "status": 422,
+                "kind": "time-limit",
+                "detail": f"the job ran longer than the server's limit of {timeout:.0f} s; score "
+                "the matrix in parts or with the sigscore library/CLI",
+                "extra": {},
+            },
+        }
+    except SigscoreError as exc:
+        p = error_to_problem(exc)
+        return {"ok": False, "problem": _rename_source(p, stored, shown)}
+    except MemoryError:
+        return {
+            "ok": False,
+            "problem": {
+                "status": 413,
+                "kind": "too-large",
+                "extra": {},
+                "detail": "the matrix needs more memory than this server has; score it in parts",
+            },
+        }
+    except Exception as exc:  # unexpected: report the type only (no data in messages)
+        return {
+            "ok": False,
+            "problem": {
+                "status": 500,
+                "kind": "internal",
+                "extra": {},
+                "detail": f"internal error while scoring ({type(exc).__name__}: {str(exc)[:200]})",
+            },
+        }
+    finally:
+        if timeout > 0:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def warm_up() -> int:
+    """Import the library in a fresh worker so the first request does not pay for it."""
+    import numpy as np
+    import pandas as pd
+
+    import sigscore.readers  # noqa: F401
+    from sigscore.scoring import score
+
+    # a tiny score loads numba's cached kernels too (seconds on first use)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        genes = ["IL6", "STAT3", "JAK2", "SOCS3", "MKI67", "TOP2A", "VIM", "CD274", "VEGFA", "BCL2"]
+        frame = pd.DataFrame(np.arange(30.0).reshape(3, 10), columns=genes)
+        try:
+            score(frame, {"a": genes[:5], "b": genes[5:]}, progress=False)
+        except Exception:  # warm-up only
+            pass
+    return os.getpid()
