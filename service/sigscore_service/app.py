@@ -148,7 +148,7 @@ def _auth_dependency(hashes: frozenset[bytes]) -> Any:
 
     # defaults (not Annotated): evaluated here, so the closure's locals resolve
     async def check(
-        key: str | None = Depends(header),  # noqa: B008
+        key: str | None = Depends(header),
         cred: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
     ) -> None:
         if not hashes:

@@ -13,6 +13,7 @@ in the schema metadata under ``sigscore``) and, when the report module is availa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -276,8 +277,6 @@ def warm_up() -> int:
         warnings.simplefilter("ignore")
         genes = ["IL6", "STAT3", "JAK2", "SOCS3", "MKI67", "TOP2A", "VIM", "CD274", "VEGFA", "BCL2"]
         frame = pd.DataFrame(np.arange(30.0).reshape(3, 10), columns=genes)
-        try:
+        with contextlib.suppress(Exception):  # warm-up only
             score(frame, {"a": genes[:5], "b": genes[5:]}, progress=False)
-        except Exception:  # warm-up only
-            pass
     return os.getpid()
