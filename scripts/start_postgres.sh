@@ -44,8 +44,14 @@ if ! "${run_as[@]}" "$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres sigsc
   exit 0
 fi
 
-# Stop the server when the shell that eval'ed us (the test run) exits.
-parent=$PPID
+# Stop the server when the shell that eval'ed us (the test run) exits. Inside "$(...)" our
+# parent may be a forked subshell (same command line as its own parent): watch that one.
+parent=${SIGSCORE_PG_WATCH_PID:-$PPID}
+grand=$(ps -o ppid= -p "$parent" 2>/dev/null | tr -d ' ')
+if [ -n "$grand" ] && [ "$grand" != 1 ] && \
+   cmp -s "/proc/$parent/cmdline" "/proc/$grand/cmdline" 2>/dev/null; then
+  parent=$grand
+fi
 ( while kill -0 "$parent" 2>/dev/null; do sleep 2; done
   "${run_as[@]}" "$bindir/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1
   rm -rf "$dir" ) >/dev/null 2>&1 </dev/null &
