@@ -1,0 +1,82 @@
+"""plage: parity with R GSVA 1.46 (up to sign), the sign convention and properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from methods.r_gsva import index_sets, load_hallmark, load_tcga_log2, random_sets, run_r_gsva
+from sigscore.methods import IndexedSet, plage
+
+pytestmark = pytest.mark.r
+
+
+def _random() -> pd.DataFrame:
+    rng = np.random.default_rng(23)
+    factor = rng.normal(size=(30, 1))
+    values = factor @ rng.normal(size=(1, 250)) + rng.normal(size=(30, 250))
+    values = np.round(values, 1)  # some ties
+    return pd.DataFrame(
+        values, index=[f"S{i}" for i in range(30)], columns=[f"G{j}" for j in range(250)]
+    )
+
+
+@pytest.fixture(scope="module")
+def r_results():
+    tcga, hallmark, rand = load_tcga_log2(), load_hallmark(), _random()
+    rsets = random_sets(rand.columns, [3, 25, 80], np.random.default_rng(5))
+    r = run_r_gsva(
+        {"tcga": tcga, "rand": rand},
+        {**hallmark, **rsets},
+        {
+            "tcga": {"matrix": "tcga", "method": "plage"},
+            "rand": {"matrix": "rand", "method": "plage"},
+        },
+    )
+    return {"r": r, "tcga": tcga, "hallmark": hallmark, "rand": rand, "rsets": rsets}
+
+
+@pytest.mark.parametrize("key,sets_key", [("tcga", "hallmark"), ("rand", "rsets")])
+def test_parity_up_to_sign(r_results, key, sets_key):
+    data = r_results[key]
+    sets = index_sets(data.columns, r_results[sets_key])
+    ours = plage.run(data.to_numpy(), sets)
+    ref = r_results["r"][key].loc[data.index, [s.name for s in sets]].to_numpy()
+    sign = np.sign(np.sum(ours * ref, axis=0))  # one sign per set (column)
+    assert float(np.max(np.abs(ours - sign * ref))) <= 1e-6
+
+
+def test_sign_follows_the_set_mean():
+    data = _random().to_numpy()
+    z = (data - data.mean(axis=0)) / data.std(axis=0, ddof=1)
+    sets = [IndexedSet(f"s{k}", np.arange(k, 3 * k)) for k in (2, 10, 40)]
+    scores = plage.run(data, sets)
+    for j, s in enumerate(sets):
+        assert np.corrcoef(scores[:, j], z[:, s.up].mean(axis=1))[0, 1] > 0
+        np.testing.assert_allclose(np.linalg.norm(scores[:, j]), 1.0)
+    # flipping every gene of a set flips its score (it follows the genes' direction)
+    np.testing.assert_allclose(plage.run(-data, sets), -scores, atol=1e-12)
+
+
+def test_directional_permutation_sparse():
+    data = _random().to_numpy()
+    up, down = np.arange(0, 30), np.arange(120, 140)
+    u = plage.run(data, [IndexedSet("u", up)])[:, 0]
+    d = plage.run(data, [IndexedSet("d", down)])[:, 0]
+    np.testing.assert_array_equal(
+        plage.run(data, [IndexedSet("u", up, np.zeros(0, np.int64))])[:, 0], u
+    )
+    np.testing.assert_allclose(plage.run(data, [IndexedSet("ud", up, down)])[:, 0], u - d)
+    np.testing.assert_allclose(
+        plage.run(data, [IndexedSet("d", np.zeros(0, np.int64), down)])[:, 0], -d
+    )
+    sets = [IndexedSet("a", up), IndexedSet("ab", up, down)]
+    base = plage.run(data, sets)
+    perm = np.random.default_rng(1).permutation(data.shape[1])
+    inverse = np.argsort(perm)
+    moved = [IndexedSet(s.name, inverse[s.up], inverse[s.down]) for s in sets]
+    np.testing.assert_allclose(plage.run(data[:, perm], moved), base, atol=1e-10)
+    np.testing.assert_array_equal(plage.run(data, sets[::-1]), base[:, ::-1])
+    np.testing.assert_allclose(plage.run(sp.csr_matrix(data), sets), base, atol=1e-12)
