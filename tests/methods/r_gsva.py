@@ -91,7 +91,9 @@ def run_r_gsva(
             [rscript, str(d / "run.R"), str(d)], capture_output=True, text=True, timeout=600
         )
         if proc.returncode != 0:
-            raise RuntimeError(f"Rscript GSVA failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+            raise RuntimeError(
+                f"Rscript GSVA failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+            )
         out = {}
         for name in jobs:
             res = pd.read_csv(d / f"out_{name}.tsv", sep="\t", index_col=0)

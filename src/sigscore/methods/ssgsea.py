@@ -84,9 +84,9 @@ def run(
                 continue
             a = weight[:, part.genes]
             p = pos[:, part.genes]
-            part_scores[rows, j] = (a * p).sum(axis=1) / a.sum(axis=1) - (
-                total - p.sum(axis=1)
-            ) / (n - k)
+            in_set = (a * p).sum(axis=1) / a.sum(axis=1)
+            out_set = (total - p.sum(axis=1)) / (n - k)
+            part_scores[rows, j] = in_set - out_set
     return combine(part_scores, plan)
 
 

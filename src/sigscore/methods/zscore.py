@@ -51,8 +51,10 @@ def set_columns_z(
     else:
         n = values.shape[0]
         mean = values.mean(axis=0)
-        sd = np.sqrt(((values - mean) ** 2).sum(axis=0) / (n - 1)) if n > 1 else np.full(
-            values.shape[1], np.nan
+        sd = (
+            np.sqrt(((values - mean) ** 2).sum(axis=0) / (n - 1))
+            if n > 1
+            else np.full(values.shape[1], np.nan)
         )
     usable = np.isfinite(sd) & (sd >= CONSTANT_SD)
     with np.errstate(divide="ignore", invalid="ignore"):
