@@ -6,6 +6,10 @@
 ARG BASE=python:3.11-slim-bookworm
 
 FROM ${BASE} AS build
+# Behind a TLS-intercepting proxy, mount its CA bundle and pass PIP_CERT (see
+# scripts/container_smoke.sh); unset by default.
+ARG PIP_CERT
+ARG PIP_INDEX_URL
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
