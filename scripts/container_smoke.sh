@@ -17,6 +17,8 @@ ctr=""
 server_pid=""
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  # buildah run (chroot isolation) leaves the server as a host process: stop it by its command line
+  pkill -f "sigscore serve --host 127.0.0.1 --port $PORT" 2>/dev/null || true
   [ -n "$ctr" ] && buildah rm "$ctr" >/dev/null 2>&1 || true
   rm -rf "$work"
 }

@@ -10,8 +10,9 @@ minimal=0
 [ "${1:-}" = "--minimal" ] && minimal=1
 
 if [ "$minimal" = 0 ]; then
-  # R + GSVA: numeric parity tests; chromium: report rendering; postgresql: job store tests.
-  pkgs=(r-base-core r-bioc-gsva chromium postgresql)
+  # R + GSVA: numeric parity tests; chromium: report rendering; postgresql: job store tests;
+  # buildah/runc/debootstrap: the container smoke test.
+  pkgs=(r-base-core r-bioc-gsva chromium postgresql buildah runc debootstrap)
   missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
