@@ -40,7 +40,7 @@ INDEX_FORMULA = (
     "contrib_m = sign_m·w_m·score_m / Σ_{m∈U} w_m (sums to the index)"
 )
 BASELINE_GENES = ("IL6", "STAT3", "CD274")
-HALLMARK_IL6 = "HALLMARK_IL6_JAK_STAT3"
+HALLMARK_IL6 = "HALLMARK_IL6_JAK_STAT3"  # v7 GMT name: HALLMARK_IL6_JAK_STAT3_SIGNALING
 
 
 # --------------------------------------------------------------------------------------
@@ -48,8 +48,9 @@ HALLMARK_IL6 = "HALLMARK_IL6_JAK_STAT3"
 # --------------------------------------------------------------------------------------
 def get_definition(definition: Any = None, signatures: Any = None) -> Any:
     """An :class:`~sigscore.index_definition.IndexDefinition` from ``None``, a path or itself."""
-    if hasattr(definition, "modules") and hasattr(definition, "content_hash"):
-        return definition  # an IndexDefinition (or a duck-typed equivalent)
+    if definition is not None and not isinstance(definition, str | Path | Mapping):
+        if hasattr(definition, "modules"):
+            return definition  # an IndexDefinition (or a duck-typed equivalent)
     from .index_definition import load_index_definition
 
     if definition is None or isinstance(definition, str | Path | Mapping):
@@ -241,9 +242,11 @@ def _scoring_options(definition: Any, method: str | None, score_kwargs: dict[str
     opts.setdefault("tier", definition.tier)
     if getattr(definition, "coverage_policy", None) is not None:
         policy = definition.coverage_policy
-        opts.setdefault(
-            "coverage_policy", policy.model_dump() if hasattr(policy, "model_dump") else policy
-        )
+        if hasattr(policy, "to_dict"):
+            policy = policy.to_dict()
+        elif hasattr(policy, "model_dump"):
+            policy = policy.model_dump()
+        opts.setdefault("coverage_policy", policy)
     for k, v in params.items():
         opts.setdefault(k, v)
     opts["method"] = method
@@ -460,21 +463,19 @@ def _new_definition(
     base: Any, weights: Mapping[str, tuple[int, float]], name: str | None, note: str
 ) -> Any:
     """A copy of ``base`` with new module signs/weights (modules not fitted get weight 0)."""
-    from .index_definition import IndexDefinition
+    from .index_definition import load_index_definition
 
-    data = base.model_dump(mode="json") if hasattr(base, "model_dump") else dict(base)
+    data = base.to_dict()
     modules = []
     for m in data["modules"]:
         sign, weight = weights.get(m["module"], (int(m.get("sign", 1)), 0.0))
-        modules.append({**m, "sign": int(sign), "weight": float(weight)})
+        modules.append({"module": m["module"], "sign": int(sign), "weight": float(weight)})
     data["modules"] = modules
     data["name"] = name or f"{base.name}_fitted"
     data["version"] = f"{base.version}+fit"
-    if "description" in data:
-        data["description"] = note
-    for key in ("content_hash", "source"):
-        data.pop(key, None)
-    return IndexDefinition.model_validate(data)
+    data["description"] = note
+    data.pop("notes", None)
+    return load_index_definition(data)  # validated like any user YAML
 
 
 def fit(
@@ -693,8 +694,9 @@ def baseline_scores(
             out[f"gene {g}"] = pd.Series(x, index=expr.obs_names)
     if hallmark_gmt is not None:
         sc = score(data, hallmark_gmt, method=method, **score_kwargs)
-        if HALLMARK_IL6 in sc.columns and sc[HALLMARK_IL6].notna().any():
-            out[f"Hallmark IL6_JAK_STAT3 ({method})"] = sc[HALLMARK_IL6]
+        hits = [c for c in sc.columns if str(c).upper().startswith(HALLMARK_IL6)]
+        if hits and sc[hits[0]].notna().any():
+            out[f"Hallmark IL6_JAK_STAT3 ({method})"] = sc[hits[0]]
     return out
 
 

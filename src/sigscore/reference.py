@@ -74,7 +74,12 @@ class Distribution:
         finite = np.isfinite(x)
         # value equal to one or more grid points: middle of the tied block (mid-rank)
         tied = finite & (hi > lo)
-        out[tied] = 0.5 * (p[lo[tied]] + p[hi[tied] - 1])
+        # Hazen quantiles are clamped flat on [0, ½/n] and [1 − ½/n, 1]; those flat ends are
+        # not ties, so the tied block's ends are moved to the first/last plotting position.
+        half = 0.5 / max(self.n, 1)
+        p_lo = np.maximum(p[lo[tied]], half)
+        p_hi = np.minimum(p[hi[tied] - 1], 1.0 - half)
+        out[tied] = 0.5 * (p_lo + np.maximum(p_hi, p_lo))
         between = finite & (hi == lo)
         below = between & (lo == 0)
         above = between & (lo == q.size)
@@ -91,7 +96,8 @@ class Distribution:
             "n": self.n,
             "mean": self.mean,
             "sd": self.sd,
-            "quantiles": [float(f"{v:.10g}") for v in self.quantiles],
+            # full precision (JSON floats round-trip), so a cohort value maps to its own rank
+            "quantiles": [float(v) for v in self.quantiles],
         }
 
     @classmethod
