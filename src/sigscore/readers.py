@@ -350,10 +350,12 @@ def _plain(path: Path, tmp: Path, limits: _Limits, source: str) -> Path:
     try:
         with _OPENERS[comp](path, "rb") as src, open(out, "wb") as dst:
             _copy_capped(src, dst, limits, path.stat().st_size, source, written)
+    except SigscoreError:
+        raise
     except EOFError as exc:
         raise InputError(
-            f"{source}: truncated {comp} file: the compressed stream ends early (after "
-            f"{written[0]:,} decompressed bytes); the download or copy is incomplete, fetch it again"
+            f"{source}: truncated {comp} file: the compressed stream ends before its end marker; "
+            "the download or copy is incomplete, fetch it again"
         ) from exc
     except (OSError, zlib.error, lzma.LZMAError, ValueError) as exc:
         raise InputError(
@@ -602,6 +604,7 @@ def _read_text(path: Path, tmp: Path, fmt: str, source: str, limits: _Limits) ->
             return found
         return InputError(f"{source}: could not parse the table ({exc}); check its layout")
 
+    frame: pl.DataFrame | None
     try:
         frame = pl.read_csv(
             plain,
@@ -613,8 +616,33 @@ def _read_text(path: Path, tmp: Path, fmt: str, source: str, limits: _Limits) ->
             encoding="utf8-lossy",
             raise_if_empty=False,
         )
+        polars_error: Exception | None = None
     except Exception as exc:  # polars raises ComputeError/ShapeError/NoDataError
-        raise fail(exc) from exc
+        frame, polars_error = None, exc
+    if frame is None or frame.width != lay.n_fields:
+        # Either a real defect (the diagnosis names it) or layout polars cannot take, such
+        # as blank lines between rows: then pandas' C parser (which skips them) takes over.
+        found = _diagnose_text(plain, lay, source)
+        if found is not None:
+            raise found from polars_error
+        try:
+            frame = pl.from_pandas(
+                pd.read_csv(
+                    plain,
+                    sep=lay.delim,
+                    header=None,
+                    skiprows=lay.header_line,
+                    names=[f"column_{i}" for i in range(lay.n_fields)],
+                    dtype=str,
+                    na_filter=False,
+                    quotechar='"',
+                    encoding="utf-8",
+                    encoding_errors="replace",
+                    engine="c",
+                )
+            )
+        except Exception as exc:
+            raise fail(exc) from exc
     if frame.height == 0:
         raise InputError(
             f"{source}: header only, no data rows after line {lay.header_line}; the table has "
@@ -650,8 +678,7 @@ def _read_text(path: Path, tmp: Path, fmt: str, source: str, limits: _Limits) ->
     col_names = header[1:] if lay.n_fields == len(header) else header
     if fmt == "gct":
         col_names = header[2:]
-        assert gct_dims is not None
-        if gct_dims != (X.shape[0], X.shape[1]):
+        if gct_dims is not None and gct_dims != (X.shape[0], X.shape[1]):
             raise InputError(
                 f"{source}: GCT line 2 declares {gct_dims[0]} rows × {gct_dims[1]} samples but the "
                 f"table has {X.shape[0]} rows × {X.shape[1]} samples; correct line 2"
@@ -686,7 +713,7 @@ def _read_columnar(path: Path, fmt: str, source: str) -> _Raw:
     """Parquet / Arrow IPC via a polars lazy scan: schema first, then only usable columns."""
     import polars as pl
 
-    lf = pl.scan_parquet(path) if fmt == "parquet" else pl.scan_ipc(path, memory_map=False)
+    lf = pl.scan_parquet(path) if fmt == "parquet" else pl.scan_ipc(path)
     schema = lf.collect_schema()
     names = list(schema.names())
     text_cols = [n for n in names if not schema[n].is_numeric()]
@@ -1144,13 +1171,13 @@ def _read_any(
 ) -> Expression:
     kind = fmt or sniff_format(path)
     if kind in _UNSUPPORTED:
-        named = path.suffix.lower()
+        suffix = path.suffix.lower()
         extra = ""
-        if named in (".h5ad", ".h5", ".parquet", ".feather", ".arrow", ".csv", ".tsv", ".gct"):
-            extra = f" although it is named {path.suffix}"
+        if suffix in (".h5ad", ".h5", ".parquet", ".feather", ".arrow", ".csv", ".tsv", ".gct"):
+            extra = f" (despite the {suffix} extension)"
         raise UnsupportedFormatError(
-            f"{source}: this is {_UNSUPPORTED[kind]}{extra}, not an expression matrix format "
-            f"sigscore reads; {_EXPORT_HINT}",
+            f"{source}: this is {_UNSUPPORTED[kind]}{extra}, not an expression matrix; "
+            f"{_EXPORT_HINT}",
             detail={"format": kind},
         )
     if kind not in SUPPORTED_FORMATS:
