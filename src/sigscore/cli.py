@@ -9,9 +9,9 @@ unexpected errors and only with ``--verbose``.
 
 Output files are chosen by extension (.csv, .tsv, .parquet, .json). With several inputs,
 ``-o`` naming a table file writes one combined table whose first column, ``input``, names
-the file each row came from; ``-o`` naming a directory (an existing one, or a path ending
-in ``/`` or without a table extension) writes one ``<input stem>.<command>.<format>`` file
-per input. Without ``-o`` the table goes to stdout as CSV.
+the file each row came from; ``-o`` naming a directory (an existing one, a path ending in
+``/``, or a name without suffix) writes one ``<input stem>.<command>.<format>`` file per
+input (``--format``, default csv). Without ``-o`` the table goes to stdout as CSV.
 
 Research use only; not a diagnostic.
 """
@@ -60,7 +60,9 @@ app.add_typer(reference_app, name="reference")
 
 
 class _State:
-    verbose: bool = False
+    def __init__(self) -> None:
+        self.verbose = False
+        self.pending: list[str] = []  # warnings held until the command ends (_show_warning)
 
 
 STATE = _State()
@@ -88,9 +90,22 @@ def _first_sentences(message: str, verbose: bool) -> str:
 
 
 def _show_warning(message: Any, category: type[Warning], *_args: Any, **_kw: Any) -> None:
-    if not STATE.verbose and not issubclass(category, UserWarning):
+    """Warnings print at once with --verbose; otherwise they wait for the command's outcome."""
+    if not issubclass(category, UserWarning):
+        if STATE.verbose:
+            _say("warning", str(message))
         return  # library deprecation chatter is not for the command line
-    _say("warning", str(message))
+    if STATE.verbose:
+        _say("warning", str(message))
+    elif str(message) not in STATE.pending:
+        STATE.pending.append(str(message))
+
+
+def _flush_warnings(show: bool) -> None:
+    if show:
+        for msg in STATE.pending:
+            _say("warning", msg)
+    STATE.pending = []
 
 
 def handle_errors(func: F) -> F:
@@ -101,11 +116,17 @@ def handle_errors(func: F) -> F:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             warnings.showwarning = _show_warning
+            STATE.pending = []
             try:
-                return func(*args, **kwargs)
+                result = func(*args, **kwargs)
+                _flush_warnings(True)
+                return result
             except (typer.Exit, typer.Abort, SystemExit):
+                _flush_warnings(True)
                 raise
             except SigscoreError as exc:
+                # e.g. a coverage error repeats what the per-module warnings said: one message
+                _flush_warnings(False)
                 _say("error", _first_sentences(exc.message, STATE.verbose))
                 if STATE.verbose and exc.__cause__ is not None:
                     traceback.print_exception(exc.__cause__, file=sys.stderr)
@@ -260,6 +281,18 @@ def parse_params(items: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
+def _check_params(method: str | None, params: dict[str, Any]) -> None:
+    """Unknown method parameters are a usage error, found before any file is read."""
+    if method is None or not params:
+        return
+    from .methods import get_method
+
+    try:
+        get_method(method).params(**params)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--param: {exc}") from None
+
+
 def _check_inputs(inputs: Sequence[Path]) -> list[Path]:
     if not inputs:
         raise UsageError("give at least one input file")
@@ -274,7 +307,14 @@ def read_input(path: Path, *, genes_axis: str = "auto", layer: str | None = None
     from .readers import read_matrix
 
     genes_axis = _check_choice(genes_axis, ("auto", "rows", "columns"), "--genes-axis")
-    expr = read_matrix(path, genes_axis=genes_axis, layer=layer)
+    try:
+        expr = read_matrix(path, genes_axis=genes_axis, layer=layer)
+    except SigscoreError as exc:
+        # With many inputs in one run, every message must say which file it is about.
+        if path.name not in exc.message:
+            exc.message = f"{path}: {exc.message}"
+            exc.args = (exc.message, *exc.args[1:])
+        raise
     info(f"read {path}: {expr.shape[0]} observations × {expr.shape[1]} genes")
     for note in getattr(expr, "notes", []):
         info(f"  {note}")
@@ -297,11 +337,8 @@ def _stem(path: Path) -> str:
 
 
 def _is_dir_target(out: Path) -> bool:
-    return (
-        out.is_dir()
-        or str(out).endswith(("/", "\\"))
-        or out.suffix.lower().lstrip(".") not in TABLE_FORMATS
-    )
+    """A directory: an existing one, a path ending in a slash, or a name without suffix."""
+    return out.is_dir() or str(out).endswith(("/", os.sep)) or not out.suffix
 
 
 def _format_of(path: Path) -> str:
@@ -322,9 +359,10 @@ def _jsonable(obj: Any) -> Any:
 def write_table(df: Any, path: Path | None, meta: dict[str, Any] | None = None) -> None:
     """Write ``df`` (index = sample) to ``path`` by extension, or CSV to stdout when None.
 
-    Parquet files carry ``meta`` (manifest and coverage) as JSON under the schema metadata
-    key ``sigscore``; JSON files are ``{"sigscore": meta, "results": [records]}`` with
-    missing values as ``null``.
+    CSV/TSV/JSON hold shortest round-trip float representations (reading them back gives
+    the same doubles). Parquet files carry ``meta`` (manifest and coverage) as JSON under
+    the schema metadata key ``sigscore``; JSON files are ``{"sigscore": meta, "results":
+    [records]}`` with missing values as ``null``.
     """
     out = df.copy()
     out.attrs = {}
@@ -347,9 +385,11 @@ def write_table(df: Any, path: Path | None, meta: dict[str, Any] | None = None) 
             md[b"sigscore"] = json.dumps(_jsonable(meta or {})).encode()
             pq.write_table(table.replace_schema_metadata(md), path)
         else:
-            records = json.loads(out.reset_index().to_json(orient="records", double_precision=15))
+            # json (not pandas' to_json, capped at 15 digits) writes round-trip float reprs
+            flat = out.reset_index()
+            records = flat.astype(object).where(flat.notna(), None).to_dict(orient="records")
             doc = {"sigscore": _jsonable(meta or {}), "results": records}
-            path.write_text(json.dumps(doc, indent=1) + "\n")
+            path.write_text(json.dumps(doc, indent=1, default=str, allow_nan=False) + "\n")
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
@@ -412,6 +452,7 @@ def _coverage_policy(min_genes: int | None) -> dict[str, Any] | None:
 
 
 def _report_written(paths: Sequence[Path]) -> None:
+    _flush_warnings(True)
     for p in paths:
         typer.echo(f"sigscore: wrote {p}", err=True)
 
@@ -445,6 +486,7 @@ def score(
     method = _check_method(method) or DEFAULT_METHOD
     tier = _check_choice(tier, ("core", "extended"), "--tier")
     params = parse_params(param)
+    _check_params(method, params)
     results = []
     for path in paths:
         expr = read_input(path, genes_axis=genes_axis, layer=layer)
@@ -546,6 +588,7 @@ def index(
     method = _check_method(method)
     tier = _check_choice(tier, ("core", "extended"), "--tier")
     params = parse_params(param)
+    _check_params(method, params)
     results = []
     for path in paths:
         expr = read_input(path, genes_axis=genes_axis, layer=layer)

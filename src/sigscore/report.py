@@ -194,14 +194,17 @@ def _fmt(v: Any, digits: int = 3) -> str:
 
 def summary_rows(idx: pd.DataFrame) -> list[dict[str, str]]:
     has_pct = "pct_index" in idx.columns
+    n_modules = len(_module_names(idx, "contrib_"))
     rows = []
     for sample, r in idx.head(MAX_TABLE_ROWS).iterrows():
+        used = [m for m in str(r.get("modules_used", "") or "").split(",") if m]
         rows.append(
             {
                 "sample": str(sample),
                 "index": _fmt(r["index"]),
                 "percentile": _fmt(r["pct_index"], 1) if has_pct else "",
-                "modules_used": str(r.get("modules_used", "")).replace(",", ", "),
+                "modules_used": f"{len(used)} of {n_modules}",
+                "modules_title": ", ".join(used),
                 "flags": str(r.get("flags", "") or ""),
             }
         )
