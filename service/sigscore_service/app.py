@@ -189,6 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         n = await asyncio.to_thread(store.recover)
         if n:
             log.info(f"re-queued or failed {n} job(s) left running by a previous process")
+        await asyncio.to_thread(_preload)
         dispatcher = Dispatcher(settings, store)
         dispatcher.start()
         state["dispatcher"] = dispatcher
@@ -612,6 +613,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = custom_openapi  # type: ignore[method-assign]
     return app
+
+
+def _preload() -> None:
+    """Import the method registry and parse the shipped signatures once, before serving."""
+    from sigscore.methods import METHOD_NAMES, get_method
+    from sigscore.signatures import load_signatures
+
+    for name in METHOD_NAMES:
+        get_method(name)
+    for tier in ("core", "extended"):
+        load_signatures(tier)
 
 
 def _invalid(exc: ValidationError) -> Problem:

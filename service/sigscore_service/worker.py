@@ -153,7 +153,9 @@ def _compute(task: dict[str, Any], result_dir: Path) -> tuple[Any, str]:
     return df, kind
 
 
-def _write(df: Any, kind: str, result_dir: Path, meta_extra: dict[str, Any]) -> dict[str, Any]:
+def _write(
+    df: Any, kind: str, result_dir: Path, meta_extra: dict[str, Any], report: bool = True
+) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -171,7 +173,7 @@ def _write(df: Any, kind: str, result_dir: Path, meta_extra: dict[str, Any]) -> 
     ).encode()
     pq.write_table(table.replace_schema_metadata(md), result_dir / "result.parquet")
     formats = ["json", "csv", "parquet"]
-    if _write_report(df, result_dir):
+    if report and _write_report(df, result_dir):
         formats.append("html")
     return {"kind": kind, "n_obs": doc["n_obs"], "formats": formats}
 
@@ -217,7 +219,9 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             _progress(result_dir, "writing", 0.9)
             df.attrs.setdefault("sigscore", {}).setdefault("manifest", {})
             extra = {"input_sha256": _sha256(Path(task["files"]["file"])), "input_name": shown}
-            out = _write(df, kind, result_dir, _rename_source(extra, stored, shown))
+            out = _write(
+                df, kind, result_dir, _rename_source(extra, stored, shown), task.get("report", True)
+            )
         doc_path = result_dir / "result.json"
         doc = json.loads(doc_path.read_text())
         doc_path.write_text(json.dumps(_rename_source(doc, stored, shown)))

@@ -1,0 +1,187 @@
+"""The HTTP service against a live uvicorn process: parity, jobs, errors, reference routes."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from svc_live import Server, wait_job
+
+import sigscore
+from _support import REPO_ROOT
+from sigscore.readers import read_matrix
+from sigscore.scoring import score
+
+BAD = REPO_ROOT / "tests" / "data" / "bad"
+STATUS = {"InputError": 400, "UnsupportedFormatError": 415, "UsageError": 422,
+          "SignatureError": 422, "CoverageError": 422}  # fmt: skip
+
+
+def _upload(client: httpx.Client, path: Path, route: str = "/v1/score", **fields: str):
+    with open(path, "rb") as fh:
+        return client.post(route, files={"file": (path.name, fh)}, data=fields, timeout=120)
+
+
+def _same(a: float | None, b: float) -> bool:
+    return (a is None and math.isnan(b)) or (a is not None and a == b)
+
+
+def test_health_ready_metrics(server: Server) -> None:
+    with httpx.Client(base_url=server.url, timeout=120) as c:
+        assert c.get("/healthz").json() == {"status": "ok"}
+        ready = c.get("/readyz").json()
+        assert ready == {"status": "ready", "job_store": True, "workers": True}
+        r = c.get("/healthz", headers={"X-Request-ID": "abc-123"})
+        assert r.headers["x-request-id"] == "abc-123"
+        text = c.get("/metrics").text
+        assert "sigscore_http_requests_total" in text and 'sigscore_jobs{state="queued"}' in text
+
+
+def test_methods_and_signatures(server: Server) -> None:
+    from sigscore.methods import METHOD_NAMES
+    from sigscore.signatures import load_signatures
+
+    with httpx.Client(base_url=server.url, timeout=120) as c:
+        assert [m["name"] for m in c.get("/v1/methods").json()] == list(METHOD_NAMES)
+        core = load_signatures("core")
+        body = c.get("/v1/signatures", params={"tier": "core"}).json()
+        assert body["content_hash"] == core.content_hash
+        assert [s["name"] for s in body["signatures"]] == core.names
+        name = core.names[0]
+        assert c.get(f"/v1/signatures/{name}?tier=core").json() == json.loads(
+            json.dumps(core[name].to_dict(), default=str)
+        )
+        gmt = c.get(f"/v1/signatures/{name}", params={"tier": "core", "format": "gmt"}).text
+        assert gmt == core.subset([name]).to_gmt()
+        r = c.get("/v1/signatures/no_such_module")
+        assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_library_cli_http_identical(server: Server, tmp_path: Path) -> None:
+    """The same file through the library, `sigscore score` and POST /v1/score: same numbers."""
+    path = sigscore.example_path()
+    lib = score(read_matrix(path), progress=False)
+    out = tmp_path / "cli.csv"
+    subprocess.run([sys.executable, "-m", "sigscore.cli", "score", str(path), "-o", str(out)],
+                   check=True, capture_output=True, timeout=300)  # fmt: skip
+    cli = pd.read_csv(out, index_col=0, float_precision="round_trip")
+    with httpx.Client(base_url=server.url, timeout=120) as c:
+        r = _upload(c, path, index="false")
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        with open(path, "rb") as fh:
+            r_csv = c.post(
+                "/v1/score",
+                params={"format": "csv"},
+                files={"file": (path.name, fh)},
+                data={"index": "false"},
+            )
+        assert r_csv.headers["content-type"].startswith("text/csv"), r_csv.text
+    assert doc["kind"] == "scores" and doc["columns"] == list(lib.columns)
+    assert [row["sample"] for row in doc["rows"]] == list(lib.index)
+    for row, (_, expect) in zip(doc["rows"], lib.iterrows(), strict=True):
+        for col in lib.columns:
+            assert _same(row[col], float(expect[col])), (row["sample"], col)
+    np.testing.assert_array_equal(cli.to_numpy(), lib.to_numpy())  # CSV round-trips exactly
+    http_csv = pd.read_csv(io.StringIO(r_csv.text), index_col=0, float_precision="round_trip")
+    np.testing.assert_array_equal(http_csv.to_numpy(), lib.to_numpy())
+    assert (
+        doc["manifest"]["signatures"]["hash"]
+        == lib.attrs["sigscore"]["manifest"]["signatures"]["hash"]
+    )
+    assert doc["coverage"] == json.loads(
+        json.dumps(lib.attrs["sigscore"]["coverage"], default=str).replace("NaN", "null")
+    )
+
+
+def test_index_sync_matches_library(server: Server) -> None:
+    from sigscore.index import resistance_index
+
+    path = sigscore.example_path()
+    lib = resistance_index(read_matrix(path), progress=False)
+    with httpx.Client(base_url=server.url, timeout=120) as c:
+        doc = _upload(c, path).json()
+    assert doc["kind"] == "index"
+    got = pd.DataFrame(doc["rows"]).set_index("sample")
+    np.testing.assert_array_equal(got["index"].to_numpy(float), lib["index"].to_numpy(float))
+    contrib = [c for c in lib.columns if c.startswith("contrib_")]
+    np.testing.assert_allclose(got[contrib].sum(axis=1), got["index"], rtol=0, atol=1e-12)
+
+
+def test_json_matrix_body(server: Server) -> None:
+    expr = read_matrix(sigscore.example_path())
+    X = np.asarray(expr.X[:5, :400].todense() if hasattr(expr.X, "todense") else expr.X[:5, :400])
+    genes, samples = list(expr.var_names[:400]), list(expr.obs_names[:5])
+    frame = pd.DataFrame(X, index=samples, columns=genes)
+    lib = score(frame, progress=False)
+    body = {"matrix": {"samples": samples, "genes": genes, "values": X.tolist()}, "index": False}
+    with httpx.Client(base_url=server.url, timeout=120) as c:
+        r = c.post("/v1/score", json=body, timeout=120)
+    assert r.status_code == 200, r.text
+    got = pd.DataFrame(r.json()["rows"]).set_index("sample")[list(lib.columns)]
+    np.testing.assert_array_equal(got.to_numpy(float), lib.to_numpy(float))
+
+
+def test_job_submit_poll_fetch_delete(server: Server) -> None:
+    path = sigscore.example_path()
+    with httpx.Client(base_url=server.url, timeout=120) as c:
+        r = _upload(c, path, route="/v1/jobs", index="false")
+        assert r.status_code == 202 and r.headers["location"] == f"/v1/jobs/{r.json()['id']}"
+        job_id = r.json()["id"]
+        assert c.get(f"/v1/jobs/{job_id}/result").status_code in (200, 409)
+        info = wait_job(c, job_id)
+        assert info["state"] == "done" and info["progress"] == 1.0, info
+        doc = c.get(f"/v1/jobs/{job_id}/result").json()
+        pq = c.get(
+            f"/v1/jobs/{job_id}/result", headers={"Accept": "application/vnd.apache.parquet"}
+        )
+        assert pq.headers["content-type"] == "application/vnd.apache.parquet"
+        table = pd.read_parquet(io.BytesIO(pq.content))
+        lib = score(read_matrix(path), progress=False)
+        np.testing.assert_array_equal(table[list(lib.columns)].to_numpy(), lib.to_numpy())
+        assert doc["manifest"]["input_name"] == path.name
+        # async index job also gives the HTML report
+        r = _upload(c, path, route="/v1/jobs")
+        info = wait_job(c, r.json()["id"])
+        assert info["state"] == "done", info
+        if "html" in info["result_formats"]:
+            html = c.get(f"/v1/jobs/{info['id']}/result?format=html")
+            assert html.status_code == 200 and "<html" in html.text.lower()
+        assert c.delete(f"/v1/jobs/{job_id}").status_code == 204
+        assert c.get(f"/v1/jobs/{job_id}").status_code == 404
+        assert c.get("/v1/jobs/" + "0" * 32).status_code == 404
+
+
+def _corpus() -> list[tuple[str, dict]]:
+    spec = BAD / "EXPECTED.yaml"
+    if not spec.exists():
+        return []
+    return sorted(yaml.safe_load(spec.read_text()).items())
+
+
+@pytest.mark.parametrize(
+    ("name", "expect"),
+    _corpus() or [pytest.param("", {}, marks=pytest.mark.skip(reason="no malformed-file corpus"))],
+)
+def test_malformed_corpus_specific_4xx(server: Server, name: str, expect: dict) -> None:
+    kwargs = dict(expect.get("kwargs") or {})
+    fields = {k: str(v) for k, v in kwargs.items() if k in ("layer", "genes_axis")}
+    with httpx.Client(base_url=server.url, timeout=120) as c:
+        r = _upload(c, BAD / name, index="false", **fields)
+    assert r.headers["content-type"] == "application/problem+json", r.text
+    doc = r.json()
+    if "max_decompressed_bytes" in kwargs:  # bombs: refused at upload (413) or by the reader
+        assert r.status_code in (400, 413) and "bomb" in doc["detail"], doc
+        return
+    assert r.status_code == STATUS[expect["error"]], doc
+    assert expect["message"] in doc["detail"], doc
+    assert str(BAD) not in doc["detail"]  # no server path leaks
