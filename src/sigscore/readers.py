@@ -10,6 +10,11 @@ that is known, and what to do; library exceptions are re-raised with that contex
 Orientation: unless ``genes_axis`` says otherwise, the axis whose names are recognised as gene
 identifiers (:func:`sigscore.genes.recognised_fraction`) is taken as the gene axis; the
 result is always observations × genes, with the reason in ``Expression.notes``.
+
+Format references: GCT 1.2 (GenePattern "File Formats Guide"); 10x Genomics feature-barcode
+HDF5 v3 (Cell Ranger docs: ``matrix/{data,indices,indptr,shape,barcodes,features}``, CSC
+features × barcodes) and the older v2 per-genome layout; Matrix Market coordinate format
+(NIST, Boisvert et al. 1996), features × barcodes in 10x folders.
 """
 
 from __future__ import annotations
