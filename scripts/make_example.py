@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--outdir", type=Path, default=OUT, help=f"default {OUT}")
     out = parser.parse_args(argv).outdir
     modules, context = extended_modules()
+    # A module made only of context genes (sorafenib_targets) has nothing to plant.
+    modules = {m: genes for m, genes in modules.items() if genes[0] or genes[1]}
     weights = index_weights()
     cohort = bulk_cohort(
         modules,
