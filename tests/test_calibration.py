@@ -118,6 +118,6 @@ def test_fitted_definition_round_trips_and_is_monotone_in_the_fit(tmp_path):
 
 
 def test_fit_rejects_single_class_labels():
-    cohort, scores = planted_cohort()
+    _, scores = planted_cohort()
     with pytest.raises(InputError, match="each class"):
         fit(scores, np.zeros(len(scores), int), n_boot=10)

@@ -48,9 +48,12 @@ HALLMARK_IL6 = "HALLMARK_IL6_JAK_STAT3"  # v7 GMT name: HALLMARK_IL6_JAK_STAT3_S
 # --------------------------------------------------------------------------------------
 def get_definition(definition: Any = None, signatures: Any = None) -> Any:
     """An :class:`~sigscore.index_definition.IndexDefinition` from ``None``, a path or itself."""
-    if definition is not None and not isinstance(definition, str | Path | Mapping):
-        if hasattr(definition, "modules"):
-            return definition  # an IndexDefinition (or a duck-typed equivalent)
+    if (
+        definition is not None
+        and not isinstance(definition, str | Path | Mapping)
+        and hasattr(definition, "modules")
+    ):
+        return definition  # an IndexDefinition (or a duck-typed equivalent)
     from .index_definition import load_index_definition
 
     if definition is None or isinstance(definition, str | Path | Mapping):
