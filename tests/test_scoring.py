@@ -181,3 +181,16 @@ def test_gene_stats_streaming_matches_numpy(small):
     stats = sigscore.scoring.gene_stats(sp.csr_matrix(X), chunk_rows=5)
     np.testing.assert_allclose(stats.mean, X.mean(axis=0))
     np.testing.assert_allclose(stats.var, X.var(axis=0, ddof=1))
+
+
+def test_zscore_with_reference_stats_is_rowwise_and_sample_independent(small):
+    prepared = sigscore.scoring.prepare(small, SETS)
+    stats = sigscore.scoring.gene_stats(prepared.expr.X)
+    batch = sigscore.score(small, SETS, method="zscore", reference_stats=stats, chunk_size=4)
+    alone = sigscore.score(small.iloc[[5]], SETS, method="zscore", reference_stats=stats)
+    np.testing.assert_allclose(alone.to_numpy()[0], batch.to_numpy()[5])
+    assert batch.attrs["sigscore"]["manifest"]["sample_independent"] is True
+    # against the batch's own statistics, zscore is batch-relative and says so
+    plain = sigscore.score(small, SETS, method="zscore")
+    assert plain.attrs["sigscore"]["manifest"]["sample_independent"] is False
+    np.testing.assert_allclose(plain.to_numpy(), batch.to_numpy(), atol=1e-10)

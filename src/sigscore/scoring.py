@@ -217,7 +217,7 @@ def run_method(
     kwargs = dict(params)
     if spec.needs_gene_stats or stats is not None:
         kwargs["gene_stats"] = stats if stats is not None else gene_stats(X, chunk_size)
-    if not spec.rowwise:
+    if not is_rowwise(spec, stats is not None):
         # A method that needs every row at once: an out-of-core matrix is loaded here.
         scores = spec.run(as_source(X).to_memory() if is_lazy(X) else X, sets, **kwargs)
     else:
@@ -251,12 +251,18 @@ def _run_rows(
     return np.asarray(run(block, sets, **kwargs), dtype=np.float64)
 
 
+def is_rowwise(spec: MethodSpec, fixed_stats: bool) -> bool:
+    """Whether rows can be scored chunk by chunk (given fixed reference stats or not)."""
+    return spec.rowwise or (fixed_stats and spec.rowwise_with_stats)
+
+
 def is_sample_independent(spec: MethodSpec, params: Mapping[str, Any], fixed_stats: bool) -> bool:
     """Whether a sample's score is the same alone or in any batch, for these parameters."""
     if spec.finalize is not None and params.get("normalize", False):
         return False
-    if spec.needs_gene_stats or spec.name in ("zscore", "plage"):
-        return fixed_stats and spec.rowwise
+    if spec.needs_gene_stats or spec.rowwise_with_stats:
+        # per-gene statistics from the batch make a score batch-relative; fixed ones do not
+        return fixed_stats and is_rowwise(spec, fixed_stats)
     return spec.sample_independent
 
 

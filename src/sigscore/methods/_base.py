@@ -78,6 +78,8 @@ class MethodSpec:
     sample_independent: bool  # True: a sample scores the same alone or in any batch
     defaults: Mapping[str, Any] = field(default_factory=dict)
     needs_gene_stats: bool = False
+    # True: rowwise once fixed reference ``gene_stats`` are given (e.g. zscore against a cohort)
+    rowwise_with_stats: bool = False
     finalize: Callable[..., np.ndarray] | None = None
     single_cell: bool = False  # suited to sparse single-cell matrices
     accepts_weights: bool = False

@@ -100,5 +100,6 @@ SPEC = MethodSpec(
     sample_independent=False,
     defaults={},
     needs_gene_stats=False,
+    rowwise_with_stats=True,
     accepts_weights=True,
 )
