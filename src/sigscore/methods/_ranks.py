@@ -43,6 +43,7 @@ __all__ = [
     "SetLayout",
     "as_csr",
     "average_rank_desc",
+    "ordinal_ranks",
     "row_blocks",
     "segment_sums",
     "set_layout",
@@ -88,8 +89,15 @@ def _row_tie_counts(
     upos: np.ndarray,
     greater: np.ndarray,
     equal: np.ndarray,
+    univ_cols: np.ndarray,
+    before: np.ndarray,
 ) -> None:
     """Fill ``greater``/``equal`` (length = universe size) for the row ``data[lo:hi]``.
+
+    When ``before`` is non-empty it also receives, per universe gene, how many genes with the
+    same value have a smaller column index (ordinal tie-breaking by column order, as
+    ``scipy.stats.rankdata(-row, "ordinal")``); this needs sorted CSR column indices and
+    ``univ_cols`` (the universe genes' columns, ascending).
 
     Instead of sorting the row (O(nnz log nnz)) we sort only the distinct non-zero values of
     the row's set genes (``u`` of them; a few dozen for count data) and place every stored
@@ -115,6 +123,18 @@ def _row_tie_counts(
     # 2. histogram of all stored values on the grid of query values
     between = np.zeros(u + 1, dtype=np.int64)  # values strictly between grid points
     at = np.zeros(u, dtype=np.int64)  # values equal to a grid point
+    want_before = before.size > 0
+    if want_before:
+        # zeros: the zeros left of column c are c minus the stored non-zeros left of c
+        k = lo
+        nz_left = 0
+        for p in range(univ_cols.size):
+            c = univ_cols[p]
+            while k < hi and indices[k] < c:
+                if data[k] != 0.0:
+                    nz_left += 1
+                k += 1
+            before[p] = c - nz_left
     n_pos = 0
     n_zero_stored = 0
     for k in range(lo, hi):
@@ -125,6 +145,8 @@ def _row_tie_counts(
             n_zero_stored += 1
         j = _count_less(uq, x)
         if j < u and uq[j] == x:
+            if want_before and x != 0.0 and upos[indices[k]] >= 0:
+                before[upos[indices[k]]] = at[j]  # equal values seen so far, in column order
             at[j] += 1
         else:
             between[j] += 1
@@ -155,16 +177,28 @@ def _tie_counts_csr(
     n_genes: int,
     upos: np.ndarray,
     n_univ: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``greater`` and ``equal`` counts (rows × universe genes) for a canonical CSR block."""
+    univ_cols: np.ndarray,
+    ordinal: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``greater``, ``equal`` (and ``before`` if ``ordinal``) counts, rows × universe genes."""
     n_rows = indptr.size - 1
     greater = np.empty((n_rows, n_univ), dtype=np.int64)
     equal = np.empty((n_rows, n_univ), dtype=np.int64)
+    before = np.zeros((n_rows, n_univ if ordinal else 0), dtype=np.int64)
     for i in prange(n_rows):
         _row_tie_counts(
-            data, indices, indptr[i], indptr[i + 1], n_genes, upos, greater[i], equal[i]
+            data,
+            indices,
+            indptr[i],
+            indptr[i + 1],
+            n_genes,
+            upos,
+            greater[i],
+            equal[i],
+            univ_cols,
+            before[i],
         )
-    return greater, equal
+    return greater, equal, before
 
 
 # Per-gene transforms of (greater, equal) summed over set segments by ``_segment_sums_csr``.
@@ -172,6 +206,7 @@ UCELL = 0  # descending average rank, ranks > cap become cap + 1
 AUCELL = 1  # expected (cap - rank)^+ with the tie group's order random
 ASC_AVERAGE = 2  # ascending rank, ties averaged (rank 1 = lowest value)
 ASC_MIN = 3  # ascending rank, ties get the minimum (R ``ties.method = "min"``)
+AUCELL_ORDINAL = 4  # AUCELL with ties broken by column order (decoupler's convention)
 
 
 @njit(cache=True)
@@ -179,7 +214,7 @@ def _transform(g: float, e: float, n_genes: int, mode: int, cap: float) -> float
     if mode == UCELL:
         r = g + (e + 1.0) / 2.0
         return cap + 1.0 if r > cap else r
-    if mode == AUCELL:
+    if mode in (AUCELL, AUCELL_ORDINAL):
         a = g + 1.0  # the tie group holds descending ranks a..b, each equally likely
         b = g + e
         if a >= cap:
@@ -204,15 +239,34 @@ def _segment_sums_csr(
     seg_members: np.ndarray,
     mode: int,
     cap: float,
+    univ_cols: np.ndarray,
 ) -> np.ndarray:
     """For each row and segment, the sum over the segment's genes of ``_transform``."""
     n_rows = indptr.size - 1
     n_seg = seg_ptr.size - 1
     out = np.zeros((n_rows, n_seg), dtype=np.float64)
+    ordinal = mode == AUCELL_ORDINAL
     for i in prange(n_rows):
         greater = np.empty(n_univ, dtype=np.int64)
         equal = np.empty(n_univ, dtype=np.int64)
-        _row_tie_counts(data, indices, indptr[i], indptr[i + 1], n_genes, upos, greater, equal)
+        before = np.zeros(n_univ if ordinal else 0, dtype=np.int64)
+        _row_tie_counts(
+            data,
+            indices,
+            indptr[i],
+            indptr[i + 1],
+            n_genes,
+            upos,
+            greater,
+            equal,
+            univ_cols,
+            before,
+        )
+        if ordinal:
+            # a gene's ordinal rank is greater + before + 1: a tie group of size one
+            for p in range(n_univ):
+                greater[p] += before[p]
+                equal[p] = 1
         val = np.empty(n_univ, dtype=np.float64)
         # Genes that are zero in the row share one (greater, equal): transform it once.
         z = _transform(greater[0], equal[0], n_genes, mode, cap) if n_univ > 0 else 0.0
@@ -302,17 +356,31 @@ def set_layout(sets: Sequence[IndexedSet], n_genes: int) -> SetLayout:
 
 def tie_counts(M: sp.csr_matrix, layout: SetLayout) -> tuple[np.ndarray, np.ndarray]:
     """``(greater, equal)`` int64 arrays (rows of ``M`` × universe genes); see module docs."""
-    n_genes = M.shape[1]
+    greater, equal, _ = _counts(M, layout, ordinal=False)
+    return greater, equal
+
+
+def ordinal_ranks(M: sp.csr_matrix, layout: SetLayout) -> np.ndarray:
+    """Descending ranks with ties broken by column order (``rankdata(-row, "ordinal")``)."""
+    greater, _, before = _counts(M, layout, ordinal=True)
+    return greater + before + 1
+
+
+def _counts(
+    M: sp.csr_matrix, layout: SetLayout, *, ordinal: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if layout.size == 0 or M.shape[0] == 0:
         empty = np.zeros((M.shape[0], layout.size), dtype=np.int64)
-        return empty, empty.copy()
+        return empty, empty.copy(), empty.copy()
     return _tie_counts_csr(
         M.data,
         M.indices.astype(np.int64, copy=False),
         M.indptr.astype(np.int64, copy=False),
-        n_genes,
+        M.shape[1],
         layout.upos,
         layout.size,
+        layout.genes,
+        ordinal,
     )
 
 
@@ -326,7 +394,7 @@ def segment_sums(M: sp.csr_matrix, layout: SetLayout, mode: int, cap: float = 0.
 
     Returns ``(n_rows, 2 * n_sets)``: columns ``0..n_sets-1`` are the up parts, the rest the
     down parts. ``mode`` is one of :data:`UCELL`, :data:`AUCELL`, :data:`ASC_AVERAGE`,
-    :data:`ASC_MIN`; ``cap`` is UCell's ``max_rank`` or AUCell's ``n_up``.
+    :data:`ASC_MIN`, :data:`AUCELL_ORDINAL`; ``cap`` is UCell's ``max_rank`` or AUCell's ``n_up``.
     """
     segs = list(layout.up) + list(layout.down)
     seg_ptr = np.zeros(len(segs) + 1, dtype=np.int64)
@@ -345,4 +413,5 @@ def segment_sums(M: sp.csr_matrix, layout: SetLayout, mode: int, cap: float = 0.
         members,
         mode,
         float(cap),
+        layout.genes,
     )

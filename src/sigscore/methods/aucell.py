@@ -23,6 +23,14 @@ contributes ``mean_{r=a..b} (n_up - r)^+``. This is deterministic, independent o
 order, and equals R AUCell averaged over its random tie-breaking; where there are no ties it
 equals both references exactly. Differences from decoupler come only from tied values.
 
+Measured on a real 559-cell UMI matrix (Hallmark sets, same ``n_up``): decoupler 2.2 scored
+with two different gene orders correlates at 0.976-0.994 with itself, and our expected
+score correlates at 0.990-0.997 with decoupler — closer than decoupler is to itself.
+``ties="ordinal"`` reproduces decoupler to rounding once the columns are put in the order
+decoupler uses (it drops all-zero genes and shuffles columns with ``default_rng(0)``).
+Note that decoupler's default ``n_up`` counts only genes detected in the batch, so pass the
+same integer ``max_rank`` when comparing.
+
 Sample-independent and row-wise: a cell's score depends on that cell alone.
 """
 
@@ -36,7 +44,9 @@ import numpy as np
 from sigscore.errors import UsageError
 
 from ._base import GeneStats, IndexedSet, Matrix, MethodSpec
-from ._ranks import AUCELL, as_csr, segment_sums, set_layout
+from ._ranks import AUCELL, AUCELL_ORDINAL, as_csr, segment_sums, set_layout
+
+_TIES = {"expected": AUCELL, "ordinal": AUCELL_ORDINAL}
 
 
 def resolve_n_up(max_rank: float, n_genes: int) -> int:
@@ -66,12 +76,20 @@ def run(
     *,
     gene_stats: GeneStats | None = None,
     max_rank: float = 0.05,
+    ties: str = "expected",
 ) -> np.ndarray:
-    """AUCell scores, shape ``(n_obs, n_sets)``; see the module docstring for the formula."""
+    """AUCell scores, shape ``(n_obs, n_sets)``; see the module docstring for the formula.
+
+    ``ties="expected"`` (default) averages over random orders of each tie group;
+    ``ties="ordinal"`` breaks ties by column order like decoupler (gene-order dependent:
+    use it only to reproduce decoupler after applying its column shuffle).
+    """
+    if ties not in _TIES:
+        raise UsageError(f"aucell: ties must be one of {sorted(_TIES)}, got {ties!r}")
     M = as_csr(X)
     n_up = resolve_n_up(max_rank, M.shape[1])
     layout = set_layout(sets, M.shape[1])
-    sums = segment_sums(M, layout, AUCELL, n_up)
+    sums = segment_sums(M, layout, _TIES[ties], n_up)
     k = len(sets)
     out = np.zeros((M.shape[0], k))
     for j, s in enumerate(sets):
@@ -89,6 +107,6 @@ SPEC = MethodSpec(
     reference="Aibar et al. 2017, Nat Methods, doi:10.1038/nmeth.4463",
     rowwise=True,
     sample_independent=True,
-    defaults={"max_rank": 0.05},
+    defaults={"max_rank": 0.05, "ties": "expected"},
     single_cell=True,
 )
