@@ -200,6 +200,15 @@ def test_index_round_trip_and_reference_percentiles(
     expected_pct = [percentileofscore(cohort, v, kind="mean") for v in cohort]
     np.testing.assert_allclose(got2["pct_index"], expected_pct, atol=0.11)
 
+    # the report command with the same reference shows those percentiles
+    html_path = tmp_path / "r.html"
+    r = invoke("report", example_path(), "--reference", ref, "-o", html_path)
+    assert r.exit_code == 0, r.stderr
+    html = html_path.read_text(encoding="utf-8")
+    assert "<th>percentile</th>" in html and "example cohort" in html
+    for p in got2["pct_index"]:
+        assert f'<td class="num">{p:.1f}</td>' in html
+
 
 def test_index_with_user_definition(tmp_path: Path) -> None:
     shipped = yaml.safe_load((REPO_ROOT / "signatures" / "resistance_index.yaml").read_text())
@@ -415,3 +424,12 @@ def test_console_script_round_trip_and_bad_file(
     assert p.returncode == 3
     assert p.stderr.startswith("sigscore: error: ") and "Traceback" not in p.stderr
     assert "garbage.csv" in p.stderr and p.stdout == ""
+
+    # command-line usage errors read like the others: one line, exit 2, never a traceback
+    for args, text in (
+        (["score", str(example_path()), "--bogus"], "No such option: --bogus"),
+        (["score"], "Missing argument"),
+    ):
+        p = subprocess.run([exe, *args], capture_output=True, text=True, env=env, timeout=120)
+        assert p.returncode == 2, p.stderr
+        assert p.stderr.startswith(f"sigscore: error: {text}") and "Traceback" not in p.stderr

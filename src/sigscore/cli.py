@@ -43,12 +43,55 @@ METHOD_HELP = (
 )
 DISCLAIMER = "Research use only; not a diagnostic."
 
-app = typer.Typer(
+def _click_module() -> Any:
+    """The click typer runs on (recent typer vendors it as ``typer._click``)."""
+    try:
+        from typer import _click as click_mod
+    except ImportError:
+        import click as click_mod
+    return click_mod
+
+
+class _App(typer.Typer):
+    """Typer app whose command-line usage errors read like every other error (exit 2).
+
+    Only the console script goes through ``__call__``; test runners call the command
+    directly and get click's standard handling (same exit codes).
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        click_mod = _click_module()
+        exc_mod = click_mod.exceptions
+        command = typer.main.get_command(self)
+        try:
+            rv = command.main(*args, standalone_mode=False, **kwargs)
+        except getattr(exc_mod, "NoArgsIsHelpError", ()) as exc:
+            typer.echo(exc.format_message(), err=True)
+            sys.exit(2)
+        except exc_mod.UsageError as exc:
+            where = getattr(getattr(exc, "ctx", None), "command_path", None)
+            hint = f" See '{where} --help'." if where else ""
+            _say("error", exc.format_message().rstrip(".") + "." + hint)
+            sys.exit(exc.exit_code)
+        except exc_mod.ClickException as exc:
+            _say("error", exc.format_message())
+            sys.exit(exc.exit_code)
+        except exc_mod.Exit as exc:
+            sys.exit(exc.exit_code)
+        except exc_mod.Abort:
+            _say("error", "aborted")
+            sys.exit(1)
+        # standalone_mode=False returns the exit code of typer.Exit instead of exiting
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+app = _App(
     name="sigscore",
     help="Score IL-6/STAT3 sorafenib-resistance programmes in HCC expression data. " + DISCLAIMER,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 signatures_app = typer.Typer(
