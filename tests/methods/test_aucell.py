@@ -1,0 +1,209 @@
+"""AUCell: hand-computed cases, expectation over random ties, decoupler 2.2 parity, properties."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from _support import shared_path
+from sigscore.errors import UsageError
+from sigscore.methods import get_method
+from sigscore.methods._base import IndexedSet
+from sigscore.methods.aucell import resolve_n_up, run
+
+SMALL_SET = ["STAT3", "SOCS3", "VIM", "CD274", "LYZ", "JUNB", "FOS", "S100A9"]
+HALLMARKS = [
+    "HALLMARK_IL6_JAK_STAT3_SIGNALING",
+    "HALLMARK_INFLAMMATORY_RESPONSE",
+    "HALLMARK_HYPOXIA",
+    "HALLMARK_OXIDATIVE_PHOSPHORYLATION",
+]
+
+
+@pytest.fixture(scope="module")
+def cells():
+    """The real 559-cell matrix, normalised as a user would (normalize_total + log1p), CSR."""
+    import anndata as ad
+    import scanpy as sc
+
+    df = pd.read_csv(
+        shared_path("singlecell", "celltypist_sample_cell_by_gene.csv.gz"), index_col=0
+    )
+    adata = ad.AnnData(
+        sp.csr_matrix(df.to_numpy(dtype=np.float64)),
+        obs=pd.DataFrame(index=df.index.astype(str)),
+        var=pd.DataFrame(index=df.columns.astype(str)),
+    )
+    adata.var_names_make_unique()
+    sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    present = set(adata.var_names)
+    gene_sets = {"SMALL": [g for g in SMALL_SET if g in present]}
+    with open(shared_path("msigdb_hallmark", "h.all.v7.0.symbols.gmt")) as fh:
+        for line in fh:
+            name, _, *genes = line.rstrip("\n").split("\t")
+            if name in HALLMARKS:
+                gene_sets[name] = [g for g in dict.fromkeys(genes) if g in present]
+    return adata, gene_sets
+
+
+def _indexed(adata, gene_sets: dict[str, list[str]]) -> list[IndexedSet]:
+    pos = adata.var_names.get_indexer
+    return [IndexedSet(n, np.sort(pos(g)).astype(np.int64)) for n, g in gene_sets.items()]
+
+
+def _decoupler(adata, gene_sets):
+    dc = pytest.importorskip("decoupler")
+    net = pd.DataFrame(
+        [(n, g) for n, genes in gene_sets.items() for g in genes], columns=["source", "target"]
+    )
+    data = adata.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dc.mt.aucell(data, net, tmin=1, verbose=False)
+    return data.obsm["score_aucell"]
+
+
+@pytest.fixture(scope="module")
+def detected(cells):
+    """decoupler drops genes never detected in the batch (from the matrix and the sets)."""
+    adata, gene_sets = cells
+    keep = np.asarray(adata.X.getnnz(axis=0) > 0)
+    sub = adata[:, keep].copy()
+    present = set(sub.var_names)
+    sets = {n: [g for g in genes if g in present] for n, genes in gene_sets.items()}
+    return sub, sets, math.ceil(0.05 * sub.n_vars)  # decoupler's default n_up
+
+
+def test_parity_with_decoupler_ordinal_ties(detected) -> None:
+    """Same tie-breaking (decoupler's column shuffle, then column order) -> same numbers."""
+    adata, gene_sets, n_up = detected
+    ref = _decoupler(adata, gene_sets)
+    # decoupler.pp.data._break_ties: columns permuted by default_rng(0).choice(n, n, False)
+    order = np.random.default_rng(seed=0).choice(
+        np.arange(adata.n_vars), adata.n_vars, replace=False
+    )
+    shuffled = adata[:, order]
+    sets = _indexed(shuffled, gene_sets)
+    ours = run(shuffled.X, sets, max_rank=n_up, ties="ordinal")
+    for j, s in enumerate(sets):
+        r = np.corrcoef(ours[:, j], ref[s.name])[0, 1]
+        assert r >= 0.999, f"{s.name}: Pearson {r:.6f}"
+        assert np.max(np.abs(ours[:, j] - ref[s.name].to_numpy())) <= 1e-12, s.name
+
+
+def test_default_ties_agree_with_decoupler_as_well_as_it_agrees_with_itself(detected) -> None:
+    """decoupler's result depends on its column shuffle; ours (the expectation) does not."""
+    adata, gene_sets, n_up = detected
+    ref = _decoupler(adata, gene_sets)
+    perm = np.random.default_rng(7).permutation(adata.n_vars)
+    ref_other_order = _decoupler(adata[:, perm].copy(), gene_sets)
+    ours = run(adata.X, _indexed(adata, gene_sets), max_rank=n_up)
+    for j, name in enumerate(gene_sets):
+        r_ours = np.corrcoef(ours[:, j], ref[name])[0, 1]
+        r_self = np.corrcoef(ref_other_order[name], ref[name])[0, 1]
+        assert r_ours >= 0.985, f"{name}: Pearson {r_ours:.4f}"
+        assert r_ours >= r_self - 0.002, f"{name}: ours {r_ours:.4f} vs decoupler-self {r_self:.4f}"
+
+
+def test_expected_ties_equal_the_average_over_all_tie_orders() -> None:
+    X = np.array([[3.0, 1.0, 1.0, 1.0, 0.0, 0.0, 2.0], [0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0]])
+    s = IndexedSet("s", np.array([1, 4, 5]))
+    n_up = 5
+    ours = run(X, [s], max_rank=n_up)[:, 0]
+    max_auc = sum(n_up - j for j in range(1, min(3, n_up - 1) + 1))
+    for i, row in enumerate(X):
+        total = 0.0
+        perms = list(itertools.permutations(range(row.size)))
+        for p in perms:  # every tie-breaking order (stable sort by value, then by p)
+            order = np.lexsort((np.array(p), -row))
+            rank = np.empty(row.size)
+            rank[order] = np.arange(1, row.size + 1)
+            total += np.clip(n_up - rank[s.up], 0, None).sum()
+        np.testing.assert_allclose(ours[i], total / len(perms) / max_auc, rtol=1e-12)
+
+
+def test_hand_computed_example() -> None:
+    # descending ordinal ranks without ties: g0=1, g1=2, g2=3, g3=4, g4=5
+    X = np.array([[9.0, 7.0, 5.0, 3.0, 1.0]])
+    s = IndexedSet("s", np.array([1, 3]))
+    # n_up = 4: AUC = (4 - 2) + 0 = 2; maxAUC = (4 - 1) + (4 - 2) = 5
+    np.testing.assert_allclose(run(X, [s], max_rank=4), [[2 / 5]])
+    # fraction: ceil(0.5 * 5) = 3 -> AUC = 1; maxAUC = 2 + 1
+    np.testing.assert_allclose(run(X, [s], max_rank=0.5), [[1 / 3]])
+    d = IndexedSet("d", np.array([0]), np.array([1]))  # up: (4-1)/3, down: (4-2)/3
+    np.testing.assert_allclose(run(X, [d], max_rank=4), [[3 / 3 - 2 / 3]])
+
+
+def test_n_up_and_errors() -> None:
+    assert resolve_n_up(0.05, 32786) == 1640  # AUCell's ceiling(0.05 * nrow)
+    assert resolve_n_up(100, 32786) == 100
+    with pytest.raises(UsageError, match="between 2"):
+        resolve_n_up(10, 5)
+    with pytest.raises(UsageError, match="ties"):
+        run(np.ones((1, 4)), [IndexedSet("s", np.array([0]))], ties="random")
+    spec = get_method("aucell")
+    assert spec.rowwise and spec.sample_independent and spec.run is run
+
+
+# ---- properties -------------------------------------------------------------------------
+
+counts = st.integers(1, 5).flatmap(
+    lambda n: st.integers(4, 20).flatmap(
+        lambda g: arrays(
+            np.float64, (n, g), elements=st.sampled_from([0.0, 0.0, 1.0, 2.0, 3.0, 7.0])
+        )
+    )
+)
+
+
+@st.composite
+def problems(draw):
+    A = draw(counts)
+    g = A.shape[1]
+    n_sets = draw(st.integers(1, 3))
+    sets = []
+    for i in range(n_sets):
+        genes = draw(st.lists(st.integers(0, g - 1), min_size=2, max_size=g, unique=True))
+        cut = draw(st.integers(1, len(genes)))
+        sets.append(
+            IndexedSet(
+                f"s{i}",
+                np.array(sorted(genes[:cut])),
+                np.array(sorted(genes[cut:]), dtype=np.int64),
+            )
+        )
+    return A, sets, draw(st.integers(2, g))
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems())
+def test_properties(problem) -> None:
+    A, sets, n_up = problem
+    base = run(A, sets, max_rank=n_up)
+    # strictly monotone transform keeping zeros at zero
+    np.testing.assert_allclose(run(np.log1p(A) * 3, sets, max_rank=n_up), base, atol=1e-12)
+    # sparse == dense
+    np.testing.assert_allclose(run(sp.csr_matrix(A), sets, max_rank=n_up), base, atol=1e-12)
+    # gene permutation
+    perm = np.random.default_rng(0).permutation(A.shape[1])
+    inv = np.argsort(perm)
+    moved = [IndexedSet(s.name, np.sort(inv[s.up]), np.sort(inv[s.down])) for s in sets]
+    np.testing.assert_allclose(run(A[:, perm], moved, max_rank=n_up), base, atol=1e-12)
+    # set order
+    np.testing.assert_allclose(run(A, sets[::-1], max_rank=n_up), base[:, ::-1], atol=1e-12)
+    # a row alone == in the batch
+    np.testing.assert_allclose(run(A[-1:], sets, max_rank=n_up), base[-1:], atol=1e-12)
+    # empty down set == up-only
+    up_only = [IndexedSet(s.name, s.up) for s in sets]
+    with_empty = [IndexedSet(s.name, s.up, np.zeros(0, dtype=np.int64)) for s in sets]
+    np.testing.assert_allclose(run(A, with_empty, max_rank=n_up), run(A, up_only, max_rank=n_up))

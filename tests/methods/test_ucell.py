@@ -1,0 +1,163 @@
+"""UCell: hand-computed cases, parity with pyUCell 0.8 on real cells, and properties."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from _support import shared_path
+from sigscore.errors import UsageError
+from sigscore.methods import get_method
+from sigscore.methods._base import IndexedSet
+from sigscore.methods.ucell import run
+
+SMALL_SET = ["STAT3", "SOCS3", "VIM", "CD274", "LYZ", "JUNB", "FOS", "S100A9"]
+HALLMARKS = [
+    "HALLMARK_IL6_JAK_STAT3_SIGNALING",
+    "HALLMARK_INFLAMMATORY_RESPONSE",
+    "HALLMARK_HYPOXIA",
+    "HALLMARK_OXIDATIVE_PHOSPHORYLATION",
+]
+
+
+@pytest.fixture(scope="module")
+def cells():
+    """The real 559-cell matrix, normalised as a user would (normalize_total + log1p), CSR."""
+    import anndata as ad
+    import scanpy as sc
+
+    df = pd.read_csv(
+        shared_path("singlecell", "celltypist_sample_cell_by_gene.csv.gz"), index_col=0
+    )
+    adata = ad.AnnData(
+        sp.csr_matrix(df.to_numpy(dtype=np.float64)),
+        obs=pd.DataFrame(index=df.index.astype(str)),
+        var=pd.DataFrame(index=df.columns.astype(str)),
+    )
+    adata.var_names_make_unique()
+    sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    present = set(adata.var_names)
+    gene_sets = {"SMALL": [g for g in SMALL_SET if g in present]}
+    with open(shared_path("msigdb_hallmark", "h.all.v7.0.symbols.gmt")) as fh:
+        for line in fh:
+            name, _, *genes = line.rstrip("\n").split("\t")
+            if name in HALLMARKS:
+                gene_sets[name] = [g for g in dict.fromkeys(genes) if g in present]
+    return adata, gene_sets
+
+
+def _indexed(adata, gene_sets: dict[str, list[str]]) -> list[IndexedSet]:
+    pos = adata.var_names.get_indexer
+    return [IndexedSet(n, np.sort(pos(g)).astype(np.int64)) for n, g in gene_sets.items()]
+
+
+def test_parity_with_pyucell(cells) -> None:
+    pyucell = pytest.importorskip("pyucell")
+    adata, gene_sets = cells
+    # a directional set: pyUCell's "gene-" suffix; compare before its clipping at 0 matters
+    gene_sets = {**gene_sets, "UPDOWN": ["LYZ+", "S100A9+", "VIM-", "CD74-"]}
+    ref_data = adata.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pyucell.compute_ucell_scores(
+            ref_data, gene_sets, max_rank=1500, missing_genes="skip", n_jobs=1
+        )
+    sets = _indexed(adata, {k: v for k, v in gene_sets.items() if k != "UPDOWN"})
+    pos = adata.var_names.get_indexer
+    sets.append(IndexedSet("UPDOWN", pos(["LYZ", "S100A9"]), pos(["VIM", "CD74"])))
+    ours = run(adata.X, sets, max_rank=1500)
+    for j, s in enumerate(sets):
+        ref = ref_data.obs[f"{s.name}_UCell"].to_numpy(dtype=float)
+        # pyUCell clips directional scores at 0; compare where it did not clip
+        keep = ref > 0 if s.name == "UPDOWN" else np.ones(ref.size, dtype=bool)
+        r = np.corrcoef(ours[keep, j], ref[keep])[0, 1]
+        assert r >= 0.999, f"{s.name}: Pearson {r:.6f} with pyUCell"
+        # same scale: pyUCell's capped rank max_rank vs ours max_rank + 1 (near-affine)
+        assert np.max(np.abs(ours[keep, j] - ref[keep])) < 0.1, s.name
+    assert (ours[:, -1] < 0).any(), "directional scores are not clipped at 0"
+
+
+def test_hand_computed_example() -> None:
+    # one cell, 6 genes; values give descending ranks: g0=1, g1=2.5, g2=2.5, g3=4, zeros 5.5
+    X = np.array([[9.0, 5.0, 5.0, 1.0, 0.0, 0.0]])
+    s = IndexedSet("s", np.array([1, 3, 4]))
+    # max_rank 4: ranks 2.5, 4, 5.5 -> capped 2.5, 4, 5; U = 11.5 - 6 = 5.5; 1 - 5.5/12
+    np.testing.assert_allclose(run(X, [s], max_rank=4), [[1 - 5.5 / 12]])
+    # max_rank larger than the gene count is reduced to 6: U = 2.5 + 4 + 5.5 - 6 = 6
+    np.testing.assert_allclose(run(X, [s], max_rank=1500), [[1 - 6 / 18]])
+    # up/down, weighted down part, not clipped
+    d = IndexedSet("d", np.array([4]), np.array([0]))
+    up = 1 - (5 - 1) / 4  # gene 4: rank 5.5 > 4 -> 5
+    down = 1 - (1 - 1) / 4  # gene 0: rank 1
+    np.testing.assert_allclose(run(X, [d], max_rank=4, w_neg=0.5), [[up - 0.5 * down]])
+
+
+def test_spec_and_errors() -> None:
+    spec = get_method("ucell")
+    assert spec.rowwise and spec.sample_independent and spec.run is run
+    with pytest.raises(UsageError, match="max_rank"):
+        run(np.ones((1, 3)), [IndexedSet("s", np.array([0]))], max_rank=0)
+
+
+# ---- properties -------------------------------------------------------------------------
+
+counts = st.integers(1, 5).flatmap(
+    lambda n: st.integers(4, 20).flatmap(
+        lambda g: arrays(
+            np.float64, (n, g), elements=st.sampled_from([0.0, 0.0, 1.0, 2.0, 3.0, 7.0])
+        )
+    )
+)
+
+
+@st.composite
+def problems(draw):
+    A = draw(counts)
+    g = A.shape[1]
+    n_sets = draw(st.integers(1, 3))
+    sets = []
+    for i in range(n_sets):
+        genes = draw(st.lists(st.integers(0, g - 1), min_size=2, max_size=g, unique=True))
+        cut = draw(st.integers(1, len(genes)))
+        sets.append(
+            IndexedSet(
+                f"s{i}",
+                np.array(sorted(genes[:cut])),
+                np.array(sorted(genes[cut:]), dtype=np.int64),
+            )
+        )
+    return A, sets, draw(st.integers(2, g))
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems())
+def test_properties(problem) -> None:
+    A, sets, max_rank = problem
+    base = run(A, sets, max_rank=max_rank)
+    # strictly monotone transform keeping zeros at zero
+    np.testing.assert_allclose(run(np.log1p(A) * 3, sets, max_rank=max_rank), base, atol=1e-12)
+    # sparse == dense
+    np.testing.assert_allclose(run(sp.csr_matrix(A), sets, max_rank=max_rank), base, atol=1e-12)
+    # gene permutation
+    perm = np.random.default_rng(0).permutation(A.shape[1])
+    inv = np.argsort(perm)
+    moved = [IndexedSet(s.name, np.sort(inv[s.up]), np.sort(inv[s.down])) for s in sets]
+    np.testing.assert_allclose(run(A[:, perm], moved, max_rank=max_rank), base, atol=1e-12)
+    # set order
+    np.testing.assert_allclose(run(A, sets[::-1], max_rank=max_rank), base[:, ::-1], atol=1e-12)
+    # a row alone == in the batch
+    np.testing.assert_allclose(run(A[-1:], sets, max_rank=max_rank), base[-1:], atol=1e-12)
+    # empty down set == up-only
+    up_only = [IndexedSet(s.name, s.up) for s in sets]
+    with_empty = [IndexedSet(s.name, s.up, np.zeros(0, dtype=np.int64)) for s in sets]
+    np.testing.assert_allclose(
+        run(A, with_empty, max_rank=max_rank), run(A, up_only, max_rank=max_rank)
+    )
