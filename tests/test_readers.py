@@ -163,10 +163,10 @@ def test_good_file_notes() -> None:
 def test_duplicate_genes_merged_with_warning() -> None:
     with pytest.warns(UserWarning, match=r"1 gene name\(s\) occur more than once.*TP53 \(2×\)"):
         expr = read_matrix(GOOD / "duplicate_genes.csv")
-    # Linear data → max-mean rule: the second "TP53" row (the ACTB values, mean 195.2)
-    # beats the first (mean 5.19). Order of first appearance is kept.
+    # Linear data → per-sample max rule (GSEA's Max_probe, batch-independent): TP53 takes,
+    # in each sample, the larger of its two rows. Order of first appearance is kept.
     assert list(expr.var_names) == GENES[:7]
-    np.testing.assert_array_equal(expr.X[:, 0], VALUES[7])
+    np.testing.assert_array_equal(expr.X[:, 0], np.maximum(VALUES[0], VALUES[7]))
     np.testing.assert_array_equal(expr.X[:, 1:], VALUES[1:7].T)
     assert any("TP53 (2×)" in n for n in expr.notes)
 

@@ -1,8 +1,8 @@
 """Definition of the resistance index: which modules, their signs and weights, the method.
 
-The index itself (``sigscore.index``) computes ``sum_m sign_m * weight_m * score_m`` over the
-modules listed here (normalisation is that module's business); this file only loads and
-validates the definition in ``signatures/resistance_index.yaml`` or a user YAML/dict.
+The index itself (``sigscore.index``) computes ``sum_m sign_m * weight_m * score_m / sum_m weight_m``
+over the listed modules that pass the coverage policy; this file only loads and validates the
+definition in ``signatures/resistance_index.yaml`` or a user YAML/dict.
 """
 
 from __future__ import annotations

@@ -249,15 +249,25 @@ def detect_value_scale(X: np.ndarray | sp.csr_matrix, max_values: int = 200_000)
 
 
 def merge_duplicate_genes(
-    expr: Expression, keys: Sequence[str], rule: Literal["auto", "sum", "max_mean"] = "auto"
+    expr: Expression,
+    keys: Sequence[str],
+    rule: Literal["auto", "sum", "max", "mean", "max_mean"] = "auto",
 ) -> tuple[Expression, dict[str, list[str]]]:
     """Collapse columns that share a key (e.g. the same harmonised symbol).
 
-    Rule: ``sum`` adds the columns (right for raw counts, where two probes/IDs of one gene
-    share its reads); ``max_mean`` keeps the column with the highest mean (the usual choice
-    for normalised/log data, as in GSEA's collapse). ``auto`` picks ``sum`` for counts and
-    ``max_mean`` otherwise. Returns the new expression (columns named by key, in order of
-    first appearance) and ``{key: [original names merged]}`` for every merged key.
+    Rules, all per sample unless stated:
+
+    * ``sum`` adds the columns — right for raw counts, where two IDs of one gene share its reads;
+    * ``max`` keeps, in each sample, the largest of the columns (GSEA's "Max_probe" collapse);
+    * ``mean`` averages the columns;
+    * ``max_mean`` keeps the one column with the highest mean over all samples. It is the
+      common choice for microarray probes but depends on the other samples in the batch, so
+      a sample would score differently alone; use it only for batch-relative work.
+
+    ``auto`` picks ``sum`` for counts and ``max`` otherwise — both leave every sample's values
+    independent of the batch, which single-sample scoring requires. Returns the new
+    expression (columns named by key, in order of first appearance) and
+    ``{key: [original names merged]}`` for every merged key.
     """
     keys_arr = pd.Index([str(k) for k in keys])
     if len(keys_arr) != expr.shape[1]:
@@ -268,26 +278,40 @@ def merge_duplicate_genes(
         ), {}
     if rule == "auto":
         scale = expr.value_scale or detect_value_scale(expr.X)
-        rule = "sum" if scale == "counts" else "max_mean"
-    codes, uniques = pd.factorize(keys_arr)
-    merged: dict[str, list[str]] = {}
-    for code in np.flatnonzero(np.bincount(codes) > 1):
-        merged[str(uniques[code])] = [str(expr.var_names[i]) for i in np.flatnonzero(codes == code)]
-    if rule == "sum":
-        agg = sp.csr_matrix(
-            (np.ones(len(codes)), (np.arange(len(codes)), codes)), shape=(len(codes), len(uniques))
+        rule = "sum" if scale == "counts" else "max"
+    if rule not in ("sum", "max", "mean", "max_mean"):
+        raise UsageError(
+            f"unknown duplicate rule {rule!r}; use 'sum', 'max', 'mean', 'max_mean' or 'auto'"
         )
-        X = expr.X @ agg
-        if not expr.is_lazy:  # a row source applies the sum to each block as it streams
-            X = sp.csr_matrix(X) if sp.issparse(expr.X) else np.asarray(X)
-    elif rule == "max_mean":
+    codes, uniques = pd.factorize(keys_arr)
+    counts = np.bincount(codes)
+    groups = {int(c): np.flatnonzero(codes == c) for c in np.flatnonzero(counts > 1)}
+    merged = {str(uniques[c]): [str(expr.var_names[i]) for i in cols] for c, cols in groups.items()}
+    if rule == "max_mean":
         means = np.asarray(expr.X.mean(axis=0)).ravel()
         order = np.lexsort((-means, codes))  # within each key, highest mean first
         first = order[np.r_[True, codes[order][1:] != codes[order][:-1]]]
-        keep = first[np.argsort(codes[first])]
-        X = expr.X[:, keep]
-    else:
-        raise UsageError(f"unknown duplicate rule {rule!r}; use 'sum', 'max_mean' or 'auto'")
+        X = expr.X[:, first[np.argsort(codes[first])]]
+    elif rule in ("sum", "mean"):
+        scale = 1.0 / counts[codes] if rule == "mean" else np.ones(len(codes))
+        agg = sp.csr_matrix(
+            (scale, (np.arange(len(codes)), codes)), shape=(len(codes), len(uniques))
+        )
+        X = expr.X @ agg
+        X = sp.csr_matrix(X) if sp.issparse(expr.X) else np.asarray(X)
+    else:  # per-sample max: singletons are copied, only duplicated groups are reduced
+        first_col = np.array([np.flatnonzero(codes == c)[0] for c in range(len(uniques))])
+        X = expr.X[:, first_col]
+        X = X.tolil() if sp.issparse(X) else np.array(X, copy=True)
+        for c, cols in groups.items():
+            block = expr.X[:, cols]
+            col_max = (
+                block.max(axis=1).toarray()
+                if sp.issparse(block)
+                else block.max(axis=1, keepdims=True)
+            )
+            X[:, [c]] = col_max
+        X = sp.csr_matrix(X) if sp.issparse(expr.X) else X
     out = Expression(
         X,
         expr.obs_names,
