@@ -481,3 +481,11 @@ def test_multi_document_and_list_yaml(tmp_path: Path) -> None:
     q = tmp_path / "list.json"
     q.write_text(json.dumps([{"name": "c", "genes": [{"symbol": "JAK2", "direction": "up"}]}]))
     assert read_signatures(q)["c"].up_genes == ["JAK2"]
+
+
+def test_core_only_export_reads_back_with_default_tier(tmp_path):
+    core = load_signatures(tier="core")
+    path = tmp_path / "core.yaml"
+    core.to_yaml(path)
+    again = read_signatures(path)  # default tier="extended" = every gene the file holds
+    assert again.tier == "core" and again.content_hash == core.content_hash

@@ -471,7 +471,8 @@ class SignatureSet(Mapping[str, Signature]):
     def select(self, tier: str) -> SignatureSet:
         """The same modules restricted to ``tier`` (see :meth:`Signature.select`)."""
         if tier == "extended" and self.tier == "core":
-            raise _fail("this set holds core-tier genes only; reload it with tier='extended'")
+            # "extended" means every gene the set holds; a core-only set has no more to add
+            return self
         return SignatureSet(
             [s.select(tier) for s in self.signatures.values()],
             tier=tier,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 
+from ..errors import UsageError
 from ._base import GeneStats, IndexedSet, MethodSpec
 
 METHOD_NAMES: tuple[str, ...] = (
@@ -29,7 +30,7 @@ def get_method(name: str) -> MethodSpec:
     """Return the registered method ``name``; unknown names list the valid ones."""
     key = str(name).strip().lower().replace("-", "_")
     if key not in METHOD_NAMES:
-        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(METHOD_NAMES)}")
+        raise UsageError(f"unknown method {name!r}; valid methods: {', '.join(METHOD_NAMES)}")
     if key not in _cache:
         _cache[key] = importlib.import_module(f"{__name__}.{key}").SPEC
     return _cache[key]

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ..errors import UsageError
+
 Matrix = np.ndarray | sp.csr_matrix
 
 
@@ -88,7 +90,7 @@ class MethodSpec:
         """Defaults overlaid with ``given``; unknown names are an error."""
         unknown = sorted(set(given) - set(self.defaults))
         if unknown:
-            raise ValueError(
+            raise UsageError(
                 f"method {self.name!r} has no parameter(s) {', '.join(unknown)}; "
                 f"valid: {', '.join(sorted(self.defaults)) or '(none)'}"
             )
