@@ -27,6 +27,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "read_signatures": ("signatures", "read_signatures"),
     "Signature": ("signatures", "Signature"),
     "SignatureSet": ("signatures", "SignatureSet"),
+    "GeneEntry": ("signatures", "GeneEntry"),
+    "GeneSetSpec": ("signatures", "GeneSetSpec"),
     "load_index_definition": ("index_definition", "load_index_definition"),
     "IndexDefinition": ("index_definition", "IndexDefinition"),
     "harmonise": ("genes", "harmonise"),
