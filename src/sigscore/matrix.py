@@ -287,7 +287,18 @@ def merge_duplicate_genes(
     counts = np.bincount(codes)
     groups = {int(c): np.flatnonzero(codes == c) for c in np.flatnonzero(counts > 1)}
     merged = {str(uniques[c]): [str(expr.var_names[i]) for i in cols] for c, cols in groups.items()}
-    if rule == "max_mean":
+    if expr.is_lazy and rule != "max_mean":
+        # A row source (backed, zarr, Dask) merges each block as it streams.
+        if rule == "max":
+            X = expr.X.max_columns(codes, len(uniques))
+        else:
+            scale = 1.0 / counts[codes] if rule == "mean" else np.ones(len(codes))
+            X = expr.X.sum_columns(
+                sp.csr_matrix(
+                    (scale, (np.arange(len(codes)), codes)), shape=(len(codes), len(uniques))
+                )
+            )
+    elif rule == "max_mean":
         means = np.asarray(expr.X.mean(axis=0)).ravel()
         order = np.lexsort((-means, codes))  # within each key, highest mean first
         first = order[np.r_[True, codes[order][1:] != codes[order][:-1]]]

@@ -36,6 +36,10 @@ import scipy.sparse as sp
 from .errors import InputError, UsageError
 
 Block = np.ndarray | sp.csr_matrix
+LOCAL_SCHEDULERS = (
+    "threads", "threading", "sync", "synchronous", "single-threaded", "processes",
+    "multiprocessing",
+)
 
 __all__ = [
     "BackedSource",
@@ -75,54 +79,44 @@ class RowSource:
         self._raw_shape = (int(shape[0]), int(shape[1]))
         self.sparse = bool(sparse)
         self.source = source
-        self._select: np.ndarray | None = None  # column positions kept, in order
-        self._sum: sp.csr_matrix | None = None  # raw genes × new genes summing matrix
-        self.var_names: pd.Index | None = None  # for error messages only
+        # Column map: steps applied to each block in order, with the column count after each.
+        self._steps: tuple[tuple[str, Any, int], ...] = ()
+        self.var_names: pd.Index | None = None  # raw column names, for error messages only
         self.check_finite = True
 
     # -- shape and column maps -------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, int]:
-        if self._select is not None:
-            return (self._raw_shape[0], int(self._select.size))
-        if self._sum is not None:
-            return (self._raw_shape[0], int(self._sum.shape[1]))
-        return self._raw_shape
+        n_cols = self._steps[-1][2] if self._steps else self._raw_shape[1]
+        return (self._raw_shape[0], n_cols)
 
     @property
     def ndim(self) -> int:
         return 2
 
-    def _clone(self) -> RowSource:
-        return copy.copy(self)
+    def _with_step(self, kind: str, arg: Any, n_cols: int) -> RowSource:
+        out = copy.copy(self)
+        out._steps = (*self._steps, (kind, arg, int(n_cols)))
+        return out
 
     def select_columns(self, columns: np.ndarray) -> RowSource:
         """A view keeping ``columns`` (positions in this source's current columns)."""
-        out = self._clone()
         columns = np.asarray(columns, dtype=np.int64)
-        if self._select is not None:
-            out._select = self._select[columns]
-        elif self._sum is not None:
-            out._sum = sp.csr_matrix(self._sum[:, columns])
-        else:
-            out._select = columns
-        return out
+        return self._with_step("select", columns, columns.size)
 
     def sum_columns(self, agg: sp.spmatrix) -> RowSource:
         """A view whose columns are ``current_columns @ agg`` (merging duplicate genes)."""
-        out = self._clone()
         agg = sp.csr_matrix(agg, dtype=np.float64)
-        if self._select is not None:
-            base = sp.csr_matrix(
-                (np.ones(self._select.size), (self._select, np.arange(self._select.size))),
-                shape=(self._raw_shape[1], self._select.size),
-            )
-            out._select, out._sum = None, sp.csr_matrix(base @ agg)
-        elif self._sum is not None:
-            out._sum = sp.csr_matrix(self._sum @ agg)
-        else:
-            out._sum = agg
-        return out
+        if agg.shape[0] != self.shape[1]:
+            raise ValueError(f"agg has {agg.shape[0]} rows for {self.shape[1]} columns")
+        return self._with_step("matmul", agg, agg.shape[1])
+
+    def max_columns(self, codes: np.ndarray, n_out: int) -> RowSource:
+        """A view whose column ``k`` is, per row, the max of the columns with ``codes == k``."""
+        codes = np.asarray(codes, dtype=np.int64)
+        if codes.size != self.shape[1]:
+            raise ValueError(f"{codes.size} codes for {self.shape[1]} columns")
+        return self._with_step("max", codes, n_out)
 
     def __matmul__(self, agg: Any) -> RowSource:
         return self.sum_columns(agg)
@@ -132,12 +126,15 @@ class RowSource:
         raise NotImplementedError
 
     def _map_columns(self, block: Block) -> Block:
-        if self._select is not None:
-            block = block[:, self._select]
-        elif self._sum is not None:
-            block = block @ self._sum
-        if sp.issparse(block):
-            block = sp.csr_matrix(block)
+        for kind, arg, n_cols in self._steps:
+            if kind == "select":
+                block = block[:, arg]
+            elif kind == "matmul":
+                block = block @ arg
+            else:
+                block = _group_max(block, arg, n_cols)
+            if sp.issparse(block):
+                block = sp.csr_matrix(block)
         return block
 
     def _finish(self, block: Any, start: int) -> Block:
@@ -236,6 +233,25 @@ class RowSource:
         return f"{type(self).__name__}({self.shape[0]} × {self.shape[1]}, {kind}, {self.source})"
 
 
+def _group_max(block: Block, codes: np.ndarray, n_out: int) -> Block:
+    """Per row, the max over each group of columns (``codes`` gives each column's group)."""
+    first = np.full(n_out, -1, dtype=np.int64)
+    order = np.arange(codes.size)[::-1]
+    first[codes[order]] = order  # first column of every group
+    out = block[:, first]
+    counts = np.bincount(codes, minlength=n_out)
+    dup = np.flatnonzero(counts > 1)
+    if dup.size == 0:
+        return out
+    out = out.tolil() if sp.issparse(out) else np.array(out, copy=True)
+    for g in dup:
+        sub = block[:, np.flatnonzero(codes == g)]
+        out[:, [int(g)]] = (
+            sub.max(axis=1).toarray() if sp.issparse(sub) else sub.max(axis=1, keepdims=True)
+        )
+    return sp.csr_matrix(out) if sp.issparse(block) else out
+
+
 def _sums_of_block(block: Block) -> np.ndarray:
     if sp.issparse(block):
         s = np.asarray(block.sum(axis=0)).ravel()
@@ -314,8 +330,10 @@ class DaskSource(RowSource):
 
         blocks, sizes = self._row_blocks(chunk_rows)
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
+        mapper = copy.copy(self)  # shipped to workers: column map only, not the array
+        mapper.array = None
         tasks = [
-            dask.delayed(_run_block)(self, block, int(start), fn)
+            dask.delayed(_run_block)(mapper, block, int(start), fn)
             for block, start in zip(blocks, starts, strict=True)
         ]
         client = _active_client()
@@ -345,8 +363,12 @@ def _run_block(src: RowSource, block: Any, start: int, fn: Callable[[Block], np.
 def _active_client() -> Any:
     """The current ``dask.distributed`` client, or None (then dask's local scheduler runs)."""
     try:
+        import dask
         from distributed import get_client
     except ImportError:
+        return None
+    # An explicit local scheduler (dask.config.set(scheduler="threads")) wins over a client.
+    if dask.config.get("scheduler", None) in LOCAL_SCHEDULERS:
         return None
     try:
         return get_client()

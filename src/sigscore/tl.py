@@ -1,0 +1,451 @@
+"""scanpy-style tools: ``sigscore.tl.score``, ``tl.resistance_index``, ``tl.aggregate``.
+
+They follow scverse conventions: the AnnData comes first, every option is keyword-only,
+results are written into the object (``copy=False``, returns None) or into a copy that is
+returned (``copy=True``), and ``key_added`` names what was written:
+
+* ``adata.obsm[key_added]`` — module scores (DataFrame, cells × modules);
+* ``adata.obs[f"{key_added}_{module}"]`` — one column per module;
+* ``adata.obs[f"{key_added}_index"]`` and ``adata.obsm[f"{key_added}_contrib"]`` — the
+  resistance index and its per-module contributions (:func:`resistance_index`);
+* ``adata.uns[key_added]`` — parameters, package versions, signature hash, which matrix was
+  scored, the coverage table, and the full manifest as JSON; all of it survives
+  ``adata.write_h5ad`` and ``anndata.read_h5ad``.
+
+The matrix scored is ``.X`` unless ``layer=`` or ``use_raw=True`` says otherwise:
+``use_raw=None`` never switches to ``.raw`` silently (cf. cellrank#746), and ``uns`` records
+the choice. Backed (``read_h5ad(path, backed="r")``), zarr (:func:`sigscore.sources.
+read_zarr_backed`) and Dask-array ``X`` are streamed in row blocks (:mod:`sigscore.sources`),
+so memory is bounded by the chunk; under a ``dask.distributed`` client the blocks run on its
+workers (``Client("tcp://scheduler:8786")`` for a cluster).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import UsageError
+
+__all__ = ["aggregate", "resistance_index", "score"]
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------
+def _check_adata(adata: Any, fn: str) -> None:
+    if type(adata).__name__ != "AnnData":
+        raise UsageError(
+            f"sigscore.tl.{fn} expects an AnnData (got {type(adata).__name__}); for DataFrames "
+            "and matrices use sigscore.score(...)"
+        )
+
+
+def _matrix_label(adata: Any, layer: str | None, use_raw: bool | None) -> tuple[str, bool]:
+    """Which matrix is scored, and ``use_raw`` as a plain bool (None means .X)."""
+    if use_raw and layer is not None:
+        raise UsageError("use_raw=True and layer= cannot be combined; choose one matrix")
+    if use_raw:
+        if adata.raw is None:
+            raise UsageError("use_raw=True but this AnnData has no .raw; use .X or layer=")
+        return "raw.X", True
+    if layer is not None:
+        return f"layers[{layer!r}]", False
+    return "X", False
+
+
+def _prepare_target(adata: Any, copy: bool, fn: str) -> Any:
+    _check_adata(adata, fn)
+    if not copy:
+        return adata
+    if getattr(adata, "isbacked", False):
+        raise UsageError(
+            f"sigscore.tl.{fn}(copy=True) on a backed AnnData would load its matrix into "
+            "memory; call it with copy=False (results go to obs/obsm/uns, the file is not "
+            "changed) or load it first with adata.to_memory()"
+        )
+    return adata.copy()
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    if shell is None:
+        return False
+    try:
+        ip = shell.get_ipython()  # type: ignore[attr-defined]
+    except AttributeError:
+        return False
+    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
+
+
+def resolve_progress(progress: bool | None) -> bool:
+    """tqdm on by default in a terminal or notebook, off otherwise; ``progress`` forces."""
+    if progress is not None:
+        return bool(progress)
+    try:
+        tty = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return tty or _in_notebook()
+
+
+@contextmanager
+def _threads(n_jobs: int | None) -> Iterator[None]:
+    """Run numba kernels on ``n_jobs`` threads (-1 or None: all), restoring the setting."""
+    import numba
+
+    available = int(numba.config.NUMBA_NUM_THREADS)
+    if n_jobs is None or n_jobs < 0:
+        wanted = available
+    elif n_jobs == 0:
+        raise UsageError("n_jobs must be a positive number of threads, or -1 for all cores")
+    else:
+        wanted = min(int(n_jobs), available)
+    before = numba.get_num_threads()
+    numba.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in ("sigscore", "numpy", "scipy", "pandas", "anndata", "numba", "scanpy", "dask"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _h5ad_safe(obj: Any) -> Any:
+    """A value anndata can write to h5ad: no None, no lists of dicts, no mixed lists."""
+    if obj is None:
+        return "None"
+    if isinstance(obj, bool | int | float | str | np.generic):
+        return obj
+    if isinstance(obj, np.ndarray | pd.DataFrame):
+        return obj
+    if isinstance(obj, dict):
+        return {str(k): _h5ad_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        if all(isinstance(v, str) for v in obj):
+            return np.array(obj, dtype=object) if obj else np.array([], dtype="U1")
+        if all(isinstance(v, bool | int | float) and not isinstance(v, bool) for v in obj):
+            return np.asarray(obj)
+        return json.dumps(obj, default=str)
+    return str(obj)
+
+
+def coverage_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """The coverage table (one row per module) with list fields joined, for ``uns``."""
+    rows = []
+    for rec in records:
+        rows.append(
+            {
+                "module": str(rec.get("module")),
+                "status": str(rec.get("status", "")),
+                "n_genes": int(rec.get("n_genes", 0)),
+                "n_found": int(rec.get("n_found", len(rec.get("found", [])))),
+                "fraction": float(rec.get("fraction", np.nan)),
+                "found": ", ".join(map(str, rec.get("found", []))),
+                "missing": ", ".join(map(str, rec.get("missing", []))),
+                "matched_via": ", ".join(
+                    f"{k}<-{v}" for k, v in dict(rec.get("matched_via", {})).items()
+                ),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame = frame.set_index("module")
+        frame.index = frame.index.astype(str)
+    return frame
+
+
+def _uns_record(
+    manifest: dict[str, Any],
+    coverage: Sequence[dict[str, Any]],
+    *,
+    matrix: str,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    sig = manifest.get("signatures", {}) or {}
+    rec: dict[str, Any] = {
+        "method": manifest.get("method", ""),
+        "params": _h5ad_safe(dict(manifest.get("params", {}) or {})),
+        "matrix": matrix,
+        "signature_hash": str(sig.get("hash", "")),
+        "signature_version": str(sig.get("version", "")),
+        "sample_independent": bool(manifest.get("sample_independent", False)),
+        "versions": _versions(),
+        "coverage": coverage_frame(coverage),
+        "excluded_modules": _h5ad_safe(list(manifest.get("excluded_sets", []) or [])),
+        "manifest_json": json.dumps(manifest, default=str),
+        "research_use_only": "Research use only; not a diagnostic.",
+    }
+    rec.update({k: _h5ad_safe(v) for k, v in extra.items()})
+    return rec
+
+
+def _group_means(frame: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
+    grouped = frame.groupby(groups.to_numpy(), sort=True, observed=True)
+    out = grouped.mean()
+    out.insert(0, "n_cells", grouped.size())
+    out.index = out.index.astype(str)
+    out.index.name = str(groups.name or "group")
+    return out
+
+
+def _groups_of(adata: Any, groupby: str | Sequence[str]) -> pd.Series:
+    cols = [groupby] if isinstance(groupby, str) else list(groupby)
+    if not cols:
+        raise UsageError("groupby needs at least one obs column")
+    missing = [c for c in cols if c not in adata.obs.columns]
+    if missing:
+        raise UsageError(
+            f"groupby column(s) {missing} not in adata.obs; available: "
+            f"{', '.join(map(str, adata.obs.columns)) or '(none)'}"
+        )
+    if len(cols) == 1:
+        s = adata.obs[cols[0]].astype(str)
+    else:
+        s = adata.obs[cols].astype(str).agg(" | ".join, axis=1)
+    s.name = " | ".join(cols)
+    return s
+
+
+# --------------------------------------------------------------------------------------
+# tools
+# --------------------------------------------------------------------------------------
+def score(
+    adata: Any,
+    signatures: Any = None,
+    method: str | None = None,
+    *,
+    layer: str | None = None,
+    use_raw: bool | None = None,
+    key_added: str = "sigscore",
+    groupby: str | Sequence[str] | None = None,
+    chunk_size: int | None = None,
+    copy: bool = False,
+    n_jobs: int | None = 1,
+    progress: bool | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Score every module for every cell and store the result in ``adata``.
+
+    Parameters
+    ----------
+    adata
+        AnnData (cells × genes), in memory, backed (``read_h5ad(..., backed="r")``), zarr
+        (:func:`sigscore.sources.read_zarr_backed`) or with a Dask ``X``.
+    signatures
+        ``None`` for the shipped modules, a ``SignatureSet``, a mapping or a file path.
+    method
+        ``None`` = :data:`sigscore.scoring.DEFAULT_METHOD` (singscore); single-cell methods:
+        ``ucell``, ``aucell``, ``singscore``, ``module_score``, ``mean``.
+    layer, use_raw
+        The matrix to score: ``.X`` by default; ``use_raw=None`` means ``.X`` (never a
+        silent switch to ``.raw``).
+    key_added
+        Prefix of everything written (see the module docstring).
+    groupby
+        obs column(s): also store per-group mean scores in ``uns[key_added]["by_group"]``.
+    chunk_size
+        Rows per block (default: sized to a 256 MB working budget).
+    copy
+        Return a scored copy instead of writing into ``adata``.
+    n_jobs
+        Threads for the numba kernels (-1: all cores). A Dask client uses its own workers.
+    progress
+        tqdm bar; default on in a terminal or notebook.
+    **kwargs
+        Passed to :func:`sigscore.score` (``coverage_policy``, ``tier``, ``id_type``, method
+        parameters such as ``max_rank``).
+    """
+    from .scoring import DEFAULT_METHOD
+    from .scoring import score as score_frame
+
+    target = _prepare_target(adata, copy, "score")
+    matrix, raw = _matrix_label(target, layer, use_raw)
+    with _threads(n_jobs):
+        frame = score_frame(
+            target,
+            signatures,
+            method or DEFAULT_METHOD,
+            layer=layer,
+            use_raw=raw,
+            chunk_size=chunk_size,
+            progress=resolve_progress(progress),
+            **kwargs,
+        )
+    info = frame.attrs.get("sigscore", {})
+    _store_scores(target, frame, key_added)
+    extra: dict[str, Any] = {"key_added": key_added, "n_jobs": n_jobs if n_jobs else 1}
+    if chunk_size is not None:
+        extra["chunk_size"] = int(chunk_size)
+    rec = _uns_record(info.get("manifest", {}), info.get("coverage", []), matrix=matrix, extra=extra)
+    if groupby is not None:
+        rec["by_group"] = _group_means(
+            pd.DataFrame(frame.to_numpy(), index=target.obs_names, columns=frame.columns),
+            _groups_of(target, groupby),
+        )
+    target.uns[key_added] = rec
+    return target if copy else None
+
+
+def _store_scores(adata: Any, frame: pd.DataFrame, key_added: str) -> None:
+    scores = pd.DataFrame(
+        frame.to_numpy(dtype=np.float64),
+        index=adata.obs_names.copy(),
+        columns=[str(c) for c in frame.columns],
+    )
+    adata.obsm[key_added] = scores
+    for col in scores.columns:
+        adata.obs[f"{key_added}_{col}"] = scores[col].to_numpy()
+
+
+def resistance_index(
+    adata: Any,
+    *,
+    definition: Any = None,
+    signatures: Any = None,
+    method: str | None = None,
+    reference: Any = None,
+    layer: str | None = None,
+    use_raw: bool | None = None,
+    key_added: str = "sigscore",
+    chunk_size: int | None = None,
+    copy: bool = False,
+    n_jobs: int | None = 1,
+    progress: bool | None = None,
+    **kwargs: Any,
+) -> Any:
+    """The resistance index per cell (:func:`sigscore.index.resistance_index`), stored.
+
+    Writes ``obs[f"{key_added}_index"]`` (and ``_pct_index`` with a ``reference``),
+    ``obs[f"{key_added}_index_flags"]``, module scores as :func:`score` does, their signed
+    weighted contributions in ``obsm[f"{key_added}_contrib"]`` (they add up to the index
+    exactly), and ``uns[key_added]`` with the index definition (name, version, hash).
+    """
+    from .index import resistance_index as index_frame
+
+    target = _prepare_target(adata, copy, "resistance_index")
+    matrix, raw = _matrix_label(target, layer, use_raw)
+    with _threads(n_jobs):
+        frame = index_frame(
+            target,
+            signatures,
+            method,
+            reference,
+            definition,
+            layer=layer,
+            use_raw=raw,
+            chunk_size=chunk_size,
+            progress=resolve_progress(progress),
+            **kwargs,
+        )
+    _store_index(target, frame, key_added)
+    info = frame.attrs.get("sigscore", {})
+    man = info.get("manifest", {})
+    extra: dict[str, Any] = {
+        "key_added": key_added,
+        "n_jobs": n_jobs if n_jobs else 1,
+        "index_definition": {
+            k: v for k, v in (man.get("index_definition") or {}).items() if k != "modules"
+        },
+        "index_modules": pd.DataFrame(
+            (man.get("index_definition") or {}).get("modules", []) or {"module": []}
+        ),
+    }
+    target.uns[key_added] = _uns_record(man, info.get("coverage", []), matrix=matrix, extra=extra)
+    return target if copy else None
+
+
+def _store_index(adata: Any, frame: pd.DataFrame, key_added: str) -> None:
+    modules = [c[len("score_") :] for c in frame.columns if c.startswith("score_")]
+    scores = frame[[f"score_{m}" for m in modules]].set_axis(modules, axis=1)
+    contrib = frame[[f"contrib_{m}" for m in modules]].set_axis(modules, axis=1)
+    _store_scores(adata, scores, key_added)
+    adata.obsm[f"{key_added}_contrib"] = pd.DataFrame(
+        contrib.to_numpy(dtype=np.float64), index=adata.obs_names.copy(), columns=modules
+    )
+    adata.obs[f"{key_added}_index"] = frame["index"].to_numpy(dtype=np.float64)
+    if "pct_index" in frame:
+        adata.obs[f"{key_added}_pct_index"] = frame["pct_index"].to_numpy(dtype=np.float64)
+    adata.obs[f"{key_added}_index_flags"] = frame["flags"].astype(str).to_numpy()
+    adata.obs[f"{key_added}_modules_used"] = frame["modules_used"].astype(str).to_numpy()
+
+
+def index_frame_from_adata(adata: Any, key_added: str = "sigscore") -> pd.DataFrame:
+    """Rebuild the per-cell index table stored by :func:`resistance_index`."""
+    need = [f"{key_added}_index", f"{key_added}_index_flags"]
+    if any(c not in adata.obs for c in need) or f"{key_added}_contrib" not in adata.obsm:
+        raise UsageError(
+            f"no resistance index under key {key_added!r}; run sigscore.tl.resistance_index"
+            f"(adata, key_added={key_added!r}) first"
+        )
+    contrib = pd.DataFrame(adata.obsm[f"{key_added}_contrib"], index=adata.obs_names)
+    scores = pd.DataFrame(adata.obsm[key_added], index=adata.obs_names)
+    out = pd.DataFrame(index=adata.obs_names.copy())
+    out["index"] = adata.obs[f"{key_added}_index"].to_numpy()
+    out["modules_used"] = adata.obs.get(
+        f"{key_added}_modules_used", pd.Series("", index=adata.obs_names)
+    ).to_numpy()
+    out["flags"] = adata.obs[f"{key_added}_index_flags"].to_numpy()
+    for m in contrib.columns:
+        out[f"score_{m}"] = scores[m].to_numpy() if m in scores else np.nan
+        out[f"contrib_{m}"] = contrib[m].to_numpy()
+    uns = adata.uns.get(key_added, {})
+    manifest = json.loads(uns["manifest_json"]) if "manifest_json" in uns else {}
+    out.attrs["sigscore"] = {"manifest": manifest, "coverage": []}
+    return out
+
+
+def aggregate(
+    adata: Any,
+    groupby: str | Sequence[str],
+    *,
+    how: str = "mean",
+    mask: Any = None,
+    key_added: str = "sigscore",
+    layer: str | None = None,
+    min_cells: int = 1,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """The resistance index per group of cells (:func:`sigscore.index.aggregate`).
+
+    ``groupby`` names one or more ``obs`` columns (several are combined as "a | b").
+    ``how="mean"`` averages the per-cell index, scores and contributions — those stored by
+    :func:`resistance_index` under ``key_added`` when present, otherwise computed first;
+    ``how="pseudobulk"`` sums the counts of ``layer`` per group and scores each sum. The
+    table is returned and stored in ``adata.uns[f"{key_added}_aggregate"]``.
+    """
+    from .index import aggregate as index_aggregate
+
+    _check_adata(adata, "aggregate")
+    groups = _groups_of(adata, groupby)
+    if isinstance(mask, str):
+        mask = adata.obs[mask].to_numpy()
+    stored = f"{key_added}_contrib" in adata.obsm and f"{key_added}_index" in adata.obs
+    if how == "mean" and stored:
+        data: Any = index_frame_from_adata(adata, key_added)
+        groups = pd.Series(groups.to_numpy(), index=data.index, name=groups.name)
+    else:
+        data = adata
+        groups = pd.Series(groups.to_numpy(), index=adata.obs_names, name=groups.name)
+    result = index_aggregate(
+        data, groups, how=how, mask=mask, layer=layer, min_cells=min_cells, **kwargs
+    )
+    result.index = result.index.astype(str)
+    result.index.name = groups.name
+    adata.uns[f"{key_added}_aggregate"] = result.copy()
+    return result
