@@ -169,6 +169,70 @@ def _row_tie_counts(
         equal[p] = at[j]
 
 
+@njit(cache=True)
+def _row_query_counts(
+    data: np.ndarray,
+    indices: np.ndarray,
+    lo: int,
+    hi: int,
+    n_genes: int,
+    upos: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Like :func:`_row_tie_counts` but only for the row's non-zero set genes.
+
+    Returns their universe positions, ``greater`` and ``equal``, and the shared answer
+    ``(greater, equal)`` of every set gene that is zero in the row. Cost O(nnz log u + m log m)
+    with no array of the universe's size, which keeps many large sets cheap.
+    """
+    nnz = hi - lo
+    n_implicit = n_genes - nnz
+    m = 0
+    for k in range(lo, hi):
+        if upos[indices[k]] >= 0 and data[k] != 0.0:
+            m += 1
+    qp = np.empty(m, dtype=np.int64)
+    qv = np.empty(m, dtype=np.float64)
+    m = 0
+    for k in range(lo, hi):
+        p = upos[indices[k]]
+        if p >= 0 and data[k] != 0.0:
+            qp[m] = p
+            qv[m] = data[k]
+            m += 1
+    uq = np.unique(qv)
+    u = uq.size
+    between = np.zeros(u + 1, dtype=np.int64)
+    at = np.zeros(u, dtype=np.int64)
+    n_pos = 0
+    n_zero_stored = 0
+    for k in range(lo, hi):
+        x = data[k]
+        if x > 0.0:
+            n_pos += 1
+        elif x == 0.0:
+            n_zero_stored += 1
+        j = _count_less(uq, x)
+        if j < u and uq[j] == x:
+            at[j] += 1
+        else:
+            between[j] += 1
+    n_le = np.empty(u, dtype=np.int64)
+    acc = 0
+    for j in range(u):
+        acc += between[j] + at[j]
+        n_le[j] = acc
+    qg = np.empty(m, dtype=np.int64)
+    qe = np.empty(m, dtype=np.int64)
+    for t in range(m):
+        j = _count_less(uq, qv[t])
+        le = n_le[j]
+        if qv[t] > 0.0:
+            le += n_implicit
+        qg[t] = n_genes - le
+        qe[t] = at[j]
+    return qp, qg, qe, n_pos, n_implicit + n_zero_stored
+
+
 @njit(cache=True, parallel=True)
 def _tie_counts_csr(
     data: np.ndarray,
@@ -237,51 +301,59 @@ def _segment_sums_csr(
     n_univ: int,
     seg_ptr: np.ndarray,
     seg_members: np.ndarray,
+    gene_seg_ptr: np.ndarray,
+    gene_segs: np.ndarray,
     mode: int,
     cap: float,
     univ_cols: np.ndarray,
 ) -> np.ndarray:
-    """For each row and segment, the sum over the segment's genes of ``_transform``."""
+    """For each row and segment, the sum over the segment's genes of ``_transform``.
+
+    Set genes that are zero in a row share one transformed value ``z``, so a segment's sum
+    is ``size * z`` plus, for each of its genes that is non-zero in the row, the difference
+    from ``z`` (found through the gene -> segments index ``gene_seg_ptr``/``gene_segs``).
+    Ordinal ties give every zero gene its own rank and take the per-gene path.
+    """
     n_rows = indptr.size - 1
     n_seg = seg_ptr.size - 1
     out = np.zeros((n_rows, n_seg), dtype=np.float64)
-    ordinal = mode == AUCELL_ORDINAL
     for i in prange(n_rows):
-        greater = np.empty(n_univ, dtype=np.int64)
-        equal = np.empty(n_univ, dtype=np.int64)
-        before = np.zeros(n_univ if ordinal else 0, dtype=np.int64)
-        _row_tie_counts(
-            data,
-            indices,
-            indptr[i],
-            indptr[i + 1],
-            n_genes,
-            upos,
-            greater,
-            equal,
-            univ_cols,
-            before,
-        )
-        if ordinal:
-            # a gene's ordinal rank is greater + before + 1: a tie group of size one
+        if mode == AUCELL_ORDINAL:
+            greater = np.empty(n_univ, dtype=np.int64)
+            equal = np.empty(n_univ, dtype=np.int64)
+            before = np.zeros(n_univ, dtype=np.int64)
+            _row_tie_counts(
+                data,
+                indices,
+                indptr[i],
+                indptr[i + 1],
+                n_genes,
+                upos,
+                greater,
+                equal,
+                univ_cols,
+                before,
+            )
+            val = np.empty(n_univ, dtype=np.float64)
             for p in range(n_univ):
-                greater[p] += before[p]
-                equal[p] = 1
-        val = np.empty(n_univ, dtype=np.float64)
-        # Genes that are zero in the row share one (greater, equal): transform it once.
-        z = _transform(greater[0], equal[0], n_genes, mode, cap) if n_univ > 0 else 0.0
-        zg = greater[0] if n_univ > 0 else 0
-        ze = equal[0] if n_univ > 0 else 0
-        for p in range(n_univ):
-            if greater[p] == zg and equal[p] == ze:
-                val[p] = z
-            else:
-                val[p] = _transform(greater[p], equal[p], n_genes, mode, cap)
-        for s in range(n_seg):
-            acc = 0.0
-            for t in range(seg_ptr[s], seg_ptr[s + 1]):
-                acc += val[seg_members[t]]
-            out[i, s] = acc
+                val[p] = _transform(greater[p] + before[p], 1.0, n_genes, AUCELL, cap)
+            for s in range(n_seg):
+                acc = 0.0
+                for t in range(seg_ptr[s], seg_ptr[s + 1]):
+                    acc += val[seg_members[t]]
+                out[i, s] = acc
+        else:
+            qp, qg, qe, zg, ze = _row_query_counts(
+                data, indices, indptr[i], indptr[i + 1], n_genes, upos
+            )
+            z = _transform(zg, ze, n_genes, mode, cap)
+            for s in range(n_seg):
+                out[i, s] = (seg_ptr[s + 1] - seg_ptr[s]) * z
+            for t in range(qp.size):
+                delta = _transform(qg[t], qe[t], n_genes, mode, cap) - z
+                p = qp[t]
+                for r in range(gene_seg_ptr[p], gene_seg_ptr[p + 1]):
+                    out[i, gene_segs[r]] += delta
     return out
 
 
@@ -374,8 +446,8 @@ def _counts(
         return empty, empty.copy(), empty.copy()
     return _tie_counts_csr(
         M.data,
-        M.indices.astype(np.int64, copy=False),
-        M.indptr.astype(np.int64, copy=False),
+        M.indices,
+        M.indptr,
         M.shape[1],
         layout.upos,
         layout.size,
@@ -400,17 +472,25 @@ def segment_sums(M: sp.csr_matrix, layout: SetLayout, mode: int, cap: float = 0.
     seg_ptr = np.zeros(len(segs) + 1, dtype=np.int64)
     seg_ptr[1:] = np.cumsum([len(x) for x in segs])
     members = np.concatenate(segs).astype(np.int64) if segs else np.zeros(0, dtype=np.int64)
+    # inverted index: universe gene -> the segments that contain it
+    owner = np.repeat(np.arange(len(segs), dtype=np.int64), np.diff(seg_ptr))
+    order = np.argsort(members, kind="stable")
+    gene_segs = owner[order]
+    gene_seg_ptr = np.zeros(layout.size + 1, dtype=np.int64)
+    gene_seg_ptr[1:] = np.cumsum(np.bincount(members, minlength=layout.size))
     if M.shape[0] == 0:
         return np.zeros((0, len(segs)))
     return _segment_sums_csr(
         M.data,
-        M.indices.astype(np.int64, copy=False),
-        M.indptr.astype(np.int64, copy=False),
+        M.indices,
+        M.indptr,
         M.shape[1],
         layout.upos,
         layout.size,
         seg_ptr,
         members,
+        gene_seg_ptr,
+        gene_segs,
         mode,
         float(cap),
         layout.genes,
