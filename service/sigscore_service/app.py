@@ -289,7 +289,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1 = APIRouter(
         prefix="/v1",
         dependencies=[Depends(_auth_dependency(key_hashes))],
-        responses=_problem_responses(401, 403),
+        responses=_problem_responses(401, 403, 422),
     )
 
     @v1.get("/methods", response_model=list[MethodInfo], tags=["reference"])
