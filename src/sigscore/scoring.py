@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from . import __version__
 from .coverage import CoveragePolicy, CoverageReport, build_report
@@ -157,10 +158,19 @@ def prepare(
 
 
 def chunk_rows_for(X: Any, budget_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
-    """Rows per chunk so that a chunk, densified with a few working copies, fits the budget."""
+    """Rows per chunk so that a chunk, densified with a few working copies, fits the budget.
+
+    Sparse input (CSR in memory or a sparse row source) is never densified by the rank
+    kernels, so its rows are costed by their stored values rather than by the gene count.
+    """
     n_obs, n_var = X.shape
+    width = float(max(n_var, 1))
+    if sp.issparse(X):
+        width = max(X.nnz / max(n_obs, 1), 1.0)
+    elif getattr(X, "sparse", False) and hasattr(X, "mean_row_nnz"):
+        width = max(X.mean_row_nnz(), 1.0)
     # A rank method holds roughly four float64/int64 arrays the size of the chunk.
-    row_bytes = 4 * 8 * max(n_var, 1)
+    row_bytes = 4 * 8 * width
     return int(max(1, min(n_obs, budget_bytes // row_bytes)))
 
 

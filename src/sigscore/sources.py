@@ -56,11 +56,36 @@ __all__ = [
 def _as_float_block(block: Any) -> Block:
     if sp.issparse(block):
         out = sp.csr_matrix(block)
-        return out.astype(np.float64, copy=False)
+        if out.data.dtype != np.float64:
+            out = sp.csr_matrix((_to_float64(out.data), out.indices, out.indptr), shape=out.shape)
+        return out
     arr = np.asarray(block)
     if arr.dtype.kind not in "fiub":
         raise InputError(f"matrix values are not numeric (dtype {arr.dtype})")
     return arr.astype(np.float64, copy=False)
+
+
+def _to_float64(values: np.ndarray) -> np.ndarray:
+    """float64 copy of a 1-D value array; multi-threaded (numba) for large float32 blocks."""
+    if values.dtype == np.float32 and values.size > 1_000_000:
+        return _f32_to_f64(values)
+    return values.astype(np.float64)
+
+
+try:  # numba is a dependency; the guard keeps this module importable in minimal installs
+    from numba import njit, prange
+
+    @njit(parallel=True, cache=True)
+    def _f32_to_f64(x: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+        out = np.empty(x.size, dtype=np.float64)
+        for i in prange(x.size):
+            out[i] = x[i]
+        return out
+
+except ImportError:  # pragma: no cover
+
+    def _f32_to_f64(x: np.ndarray) -> np.ndarray:
+        return x.astype(np.float64)
 
 
 class RowSource:
@@ -198,6 +223,16 @@ class RowSource:
         return out
 
     # -- whole-matrix helpers (streamed) --------------------------------------------------
+    def mean_row_nnz(self) -> float:
+        """Stored values per row (sparse), estimated from the first rows; for chunk sizing."""
+        if not self.sparse:
+            return float(self.shape[1])
+        if not hasattr(self, "_nnz_estimate"):
+            block = self._read(0, min(self._raw_shape[0], 1000))
+            n = block.shape[0] if block.shape[0] else 1
+            self._nnz_estimate = float(block.nnz if sp.issparse(block) else block.size) / n
+        return self._nnz_estimate
+
     def sample_block(self, max_rows: int = 2000) -> Block:
         """The first rows, for guessing the value scale."""
         return self[0 : min(self.shape[0], max_rows)]
@@ -274,6 +309,11 @@ class MemorySource(RowSource):
         # In-memory input was checked for NaN/Inf once, as a whole, by sigscore.matrix.
         self.check_finite = False
 
+    def mean_row_nnz(self) -> float:
+        if sp.issparse(self.X):
+            return self.X.nnz / max(self.X.shape[0], 1)
+        return float(self.X.shape[1])
+
     def _read(self, start: int, stop: int) -> Any:
         return self.X[start:stop]
 
@@ -296,9 +336,30 @@ class BackedSource(RowSource):
             )
         super().__init__(tuple(array.shape), sparse=isinstance(array, CSRDataset), source=source)
         self.array = array
+        self._csr: tuple[Any, Any, np.ndarray] | None = None
+        group = getattr(array, "group", None) if self.sparse else None
+        if group is not None and {"data", "indices", "indptr"} <= set(group.keys()):
+            # Read the CSR arrays directly: row offsets once (8 bytes per row), then one
+            # contiguous slice of values and column indices per block. anndata's own
+            # slicing re-validates and re-wraps on every call, which costs more per block
+            # than the read itself.
+            self._csr = (group["data"], group["indices"], np.asarray(group["indptr"][:]))
+
+    def mean_row_nnz(self) -> float:
+        if self._csr is not None:
+            indptr = self._csr[2]
+            return float(indptr[-1] - indptr[0]) / max(self._raw_shape[0], 1)
+        return super().mean_row_nnz()
 
     def _read(self, start: int, stop: int) -> Any:
-        return self.array[start:stop]
+        if self._csr is None:
+            return self.array[start:stop]
+        data, indices, indptr = self._csr
+        lo, hi = int(indptr[start]), int(indptr[stop])
+        return sp.csr_matrix(
+            (data[lo:hi], indices[lo:hi], indptr[start : stop + 1] - lo),
+            shape=(stop - start, self._raw_shape[1]),
+        )
 
 
 class DaskSource(RowSource):
