@@ -306,10 +306,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sample_independent=bool(spec.sample_independent)))  # fmt: skip
         return out
 
-    def _sigset(tier: str) -> Any:
-        from sigscore.signatures import load_signatures
+    sigsets: dict[str, Any] = {}
 
-        return load_signatures(tier)
+    def _sigset(tier: str) -> Any:
+        # the shipped files do not change while the server runs: parse each tier once
+        if tier not in sigsets:
+            from sigscore.signatures import load_signatures
+
+            sigsets[tier] = load_signatures(tier)
+        return sigsets[tier]
 
     @v1.get(
         "/signatures",
