@@ -283,9 +283,18 @@ class Dispatcher:
                 await asyncio.to_thread(self._record, job_id, fut)
         now = time.monotonic()
         hard = self.s.job_timeout_s + 30.0
-        if any(now - t0 > hard for _f, t0 in self.running.values()):
-            # A worker stuck in native code ignores its alarm: kill the pool's processes.
+        overdue = [j for j, (_f, t0) in self.running.items() if now - t0 > hard]
+        if overdue:
+            # A worker stuck in native code ignores its alarm: fail the overdue job(s) with
+            # the reason, then kill the pool's processes (other running jobs are re-queued).
             log.warning("a job exceeded its hard time limit; restarting the worker pool")
+            for job_id in overdue:
+                del self.running[job_id]
+                await asyncio.to_thread(self.store.finish, job_id, False, {
+                    "status": 422, "kind": "time-limit", "extra": {},
+                    "detail": f"the job ran longer than the server's limit of "
+                    f"{self.s.job_timeout_s:.0f} s; score the matrix in parts or with the "
+                    "sigscore library/CLI"})  # fmt: skip
             self._kill_pool()
         free = self.s.workers - len(self.running)
         if free > 0 and not self.stopping:
