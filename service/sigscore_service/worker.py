@@ -25,8 +25,12 @@ from pathlib import Path
 from typing import Any
 
 
-class JobTimeout(Exception):
-    """Raised inside the worker when the per-task time limit is reached."""
+class JobTimeout(BaseException):
+    """Raised inside the worker when the per-task time limit is reached.
+
+    A BaseException, like KeyboardInterrupt, so library code that turns any ``Exception``
+    into an input error cannot swallow it.
+    """
 
 
 class TooLargeForSync(Exception):

@@ -97,3 +97,14 @@ def test_failed_after_max_attempts(make_server, tmp_path: Path) -> None:
         assert info["state"] == "failed" and "interrupted" in info["error"]["detail"], info
     else:  # finished before the kill
         assert info["state"] == "done"
+
+
+def test_job_time_limit(make_server, tmp_path: Path) -> None:
+    """A job past SIGSCORE_JOB_TIMEOUT_S fails with the time-limit reason (not stuck)."""
+    path = sigscore.example_path()
+    srv = make_server({"SIGSCORE_JOB_TIMEOUT_S": "0.01"}, tmp_path / "t").start()
+    with httpx.Client(base_url=srv.url, timeout=60) as c:
+        job = c.post("/v1/jobs", files={"file": (path.name, path.read_bytes())}).json()["id"]
+        info = wait_job(c, job)
+    assert info["state"] == "failed", info
+    assert info["error"]["type"].endswith("time-limit") and "limit" in info["error"]["detail"], info["error"]
