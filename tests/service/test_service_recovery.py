@@ -107,4 +107,6 @@ def test_job_time_limit(make_server, tmp_path: Path) -> None:
         job = c.post("/v1/jobs", files={"file": (path.name, path.read_bytes())}).json()["id"]
         info = wait_job(c, job)
     assert info["state"] == "failed", info
-    assert info["error"]["type"].endswith("time-limit") and "limit" in info["error"]["detail"], info["error"]
+    assert info["error"]["type"].endswith("time-limit") and "limit" in info["error"]["detail"], (
+        info["error"]
+    )
