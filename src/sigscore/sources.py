@@ -82,10 +82,36 @@ try:  # numba is a dependency; the guard keeps this module importable in minimal
             out[i] = x[i]
         return out
 
+    @njit(parallel=True, cache=True)
+    def _csr_column_sums(
+        data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n_cols: int
+    ) -> np.ndarray:  # pragma: no cover - compiled
+        """(2, n_cols): column sums and sums of squares; rows split between two slabs so
+        each thread accumulates into its own row of the output (no races)."""
+        n_rows = indptr.size - 1
+        n_slabs = 2
+        acc = np.zeros((n_slabs, 2, n_cols))
+        step = (n_rows + n_slabs - 1) // n_slabs
+        for t in prange(n_slabs):
+            for r in range(t * step, min(n_rows, (t + 1) * step)):
+                for k in range(indptr[r], indptr[r + 1]):
+                    v = data[k]
+                    acc[t, 0, indices[k]] += v
+                    acc[t, 1, indices[k]] += v * v
+        return acc[0] + acc[1]
+
 except ImportError:  # pragma: no cover
 
     def _f32_to_f64(x: np.ndarray) -> np.ndarray:
         return x.astype(np.float64)
+
+    def _csr_column_sums(
+        data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n_cols: int
+    ) -> np.ndarray:
+        m = sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, n_cols))
+        return np.vstack(
+            [np.asarray(m.sum(axis=0)).ravel(), np.asarray(m.multiply(m).sum(axis=0)).ravel()]
+        )
 
 
 class RowSource:
@@ -289,6 +315,8 @@ def _group_max(block: Block, codes: np.ndarray, n_out: int) -> Block:
 
 def _sums_of_block(block: Block) -> np.ndarray:
     if sp.issparse(block):
+        if block.nnz > 1_000_000:
+            return _csr_column_sums(block.data, block.indices, block.indptr, block.shape[1])
         s = np.asarray(block.sum(axis=0)).ravel()
         sq = np.asarray(block.multiply(block).sum(axis=0)).ravel()
     else:
