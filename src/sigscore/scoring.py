@@ -227,6 +227,8 @@ def run_method(
     kwargs = dict(params)
     if spec.needs_gene_stats or stats is not None:
         kwargs["gene_stats"] = stats if stats is not None else gene_stats(X, chunk_size)
+    if spec.prepare is not None:
+        kwargs.update(spec.prepare(sets, **kwargs))
     if not is_rowwise(spec, stats is not None):
         # A method that needs every row at once: an out-of-core matrix is loaded here.
         scores = spec.run(as_source(X).to_memory() if is_lazy(X) else X, sets, **kwargs)

@@ -11,6 +11,9 @@ Contract for ``run(X, sets, *, gene_stats=None, **params) -> ndarray (n_obs, n_s
 * never densify a whole sparse ``X``; densify at most the set columns or one row chunk;
 * ``rowwise=True`` methods compute each row from that row alone (plus ``gene_stats`` when
   ``needs_gene_stats``), so the dispatcher may call them on row chunks, from disk or Dask;
+* ``prepare(sets, *, gene_stats, **params) -> dict``, when given, runs once per call before
+  the row chunks; its result is passed to every ``run`` as extra keyword arguments (e.g. the
+  coefficient matrix of a linear method, so it is not rebuilt for each chunk);
 * ``finalize(scores, **params)``, when given, runs once on the assembled score matrix
   (e.g. ssGSEA's batch normalisation) — anything it does is batch-dependent;
 * directional sets: ``IndexedSet.down`` may be non-empty; a method without a native
@@ -83,6 +86,7 @@ class MethodSpec:
     # True: rowwise once fixed reference ``gene_stats`` are given (e.g. zscore against a cohort)
     rowwise_with_stats: bool = False
     finalize: Callable[..., np.ndarray] | None = None
+    prepare: Callable[..., Mapping[str, Any]] | None = None
     single_cell: bool = False  # suited to sparse single-cell matrices
     accepts_weights: bool = False
 

@@ -22,6 +22,7 @@ precise disease classification. PLoS Comput Biol 4:e1000217. doi:10.1371/journal
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -89,16 +90,26 @@ def linear_scores(X: Matrix, C: sp.spmatrix) -> np.ndarray:
     return np.asarray(np.asarray(X, dtype=np.float64) @ C.toarray())
 
 
+def prepare(sets: Sequence[IndexedSet], *, gene_stats: GeneStats | None = None) -> dict[str, Any]:
+    """The linear coefficients, once per call (the dispatcher reuses them per chunk)."""
+    if gene_stats is None:
+        raise UsageError("mean needs gene_stats (per-gene mean and variance); none were given")
+    return {"linear": coefficients(sets, gene_stats, gene_stats.mean.shape[0])}
+
+
 def run(
     X: Matrix,
     sets: Sequence[IndexedSet],
     *,
     gene_stats: GeneStats | None = None,
+    linear: tuple[Any, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Signed, weighted mean z-score per set, shape ``(n_obs, n_sets)``."""
-    if gene_stats is None:
-        raise UsageError("mean needs gene_stats (per-gene mean and variance); none were given")
-    C, c0 = coefficients(sets, gene_stats, X.shape[1])
+    C, c0 = linear if linear is not None else prepare(sets, gene_stats=gene_stats)["linear"]
+    if C.shape[0] != X.shape[1]:
+        raise UsageError(
+            f"mean: gene_stats cover {C.shape[0]} genes but the matrix has {X.shape[1]}"
+        )
     return linear_scores(X, C) - c0
 
 
@@ -111,6 +122,7 @@ SPEC = MethodSpec(
     sample_independent=False,
     defaults={},
     needs_gene_stats=True,
+    prepare=prepare,
     single_cell=True,
     accepts_weights=True,
 )

@@ -29,6 +29,7 @@ score of a row is computed from that row alone.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -106,6 +107,22 @@ def coefficients(
     return C.tocsc()
 
 
+def prepare(
+    sets: Sequence[IndexedSet],
+    *,
+    gene_stats: GeneStats | None = None,
+    ctrl_size: int = 50,
+    n_bins: int = 25,
+    random_state: int = 0,
+) -> dict[str, Any]:
+    """Control genes and coefficients, once per call (the dispatcher reuses them per chunk)."""
+    if gene_stats is None:
+        raise UsageError("module_score needs gene_stats (per-gene means over all observations)")
+    means = np.asarray(gene_stats.mean, dtype=np.float64)
+    C = coefficients(sets, means, ctrl_size=ctrl_size, n_bins=n_bins, random_state=random_state)
+    return {"coefficients": C}
+
+
 def run(
     X: Matrix,
     sets: Sequence[IndexedSet],
@@ -114,17 +131,22 @@ def run(
     ctrl_size: int = 50,
     n_bins: int = 25,
     random_state: int = 0,
+    coefficients: Any = None,
 ) -> np.ndarray:
     """Module scores, shape ``(n_obs, n_sets)``; see the module docstring."""
-    if gene_stats is None:
-        raise UsageError("module_score needs gene_stats (per-gene means over all observations)")
-    means = np.asarray(gene_stats.mean, dtype=np.float64)
-    if means.shape != (X.shape[1],):
+    if coefficients is None:
+        coefficients = prepare(
+            sets,
+            gene_stats=gene_stats,
+            ctrl_size=ctrl_size,
+            n_bins=n_bins,
+            random_state=random_state,
+        )["coefficients"]
+    if coefficients.shape[0] != X.shape[1]:
         raise UsageError(
-            f"module_score: gene_stats cover {means.shape[0]} genes but the matrix has {X.shape[1]}"
+            f"module_score: gene_stats cover {coefficients.shape[0]} genes but the matrix has {X.shape[1]}"
         )
-    C = coefficients(sets, means, ctrl_size=ctrl_size, n_bins=n_bins, random_state=random_state)
-    return linear_scores(X, C)
+    return linear_scores(X, coefficients)
 
 
 SPEC = MethodSpec(
@@ -136,5 +158,6 @@ SPEC = MethodSpec(
     sample_independent=False,
     defaults={"ctrl_size": 50, "n_bins": 25, "random_state": 0},
     needs_gene_stats=True,
+    prepare=prepare,
     single_cell=True,
 )
