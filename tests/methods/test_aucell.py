@@ -12,8 +12,8 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
+from _rank_properties import assert_rank_method_properties, problems
 from _support import shared_path
 from sigscore.errors import UsageError
 from sigscore.methods import get_method
@@ -157,53 +157,9 @@ def test_n_up_and_errors() -> None:
 
 # ---- properties -------------------------------------------------------------------------
 
-counts = st.integers(1, 5).flatmap(
-    lambda n: st.integers(4, 20).flatmap(
-        lambda g: arrays(
-            np.float64, (n, g), elements=st.sampled_from([0.0, 0.0, 1.0, 2.0, 3.0, 7.0])
-        )
-    )
-)
-
-
-@st.composite
-def problems(draw):
-    A = draw(counts)
-    g = A.shape[1]
-    n_sets = draw(st.integers(1, 3))
-    sets = []
-    for i in range(n_sets):
-        genes = draw(st.lists(st.integers(0, g - 1), min_size=2, max_size=g, unique=True))
-        cut = draw(st.integers(1, len(genes)))
-        sets.append(
-            IndexedSet(
-                f"s{i}",
-                np.array(sorted(genes[:cut])),
-                np.array(sorted(genes[cut:]), dtype=np.int64),
-            )
-        )
-    return A, sets, draw(st.integers(2, g))
-
 
 @settings(max_examples=40, deadline=None)
-@given(problems())
+@given(problems(lambda g: st.integers(2, g)))
 def test_properties(problem) -> None:
     A, sets, n_up = problem
-    base = run(A, sets, max_rank=n_up)
-    # strictly monotone transform keeping zeros at zero
-    np.testing.assert_allclose(run(np.log1p(A) * 3, sets, max_rank=n_up), base, atol=1e-12)
-    # sparse == dense
-    np.testing.assert_allclose(run(sp.csr_matrix(A), sets, max_rank=n_up), base, atol=1e-12)
-    # gene permutation
-    perm = np.random.default_rng(0).permutation(A.shape[1])
-    inv = np.argsort(perm)
-    moved = [IndexedSet(s.name, np.sort(inv[s.up]), np.sort(inv[s.down])) for s in sets]
-    np.testing.assert_allclose(run(A[:, perm], moved, max_rank=n_up), base, atol=1e-12)
-    # set order
-    np.testing.assert_allclose(run(A, sets[::-1], max_rank=n_up), base[:, ::-1], atol=1e-12)
-    # a row alone == in the batch
-    np.testing.assert_allclose(run(A[-1:], sets, max_rank=n_up), base[-1:], atol=1e-12)
-    # empty down set == up-only
-    up_only = [IndexedSet(s.name, s.up) for s in sets]
-    with_empty = [IndexedSet(s.name, s.up, np.zeros(0, dtype=np.int64)) for s in sets]
-    np.testing.assert_allclose(run(A, with_empty, max_rank=n_up), run(A, up_only, max_rank=n_up))
+    assert_rank_method_properties(lambda X, s: run(X, s, max_rank=n_up), A, sets)
