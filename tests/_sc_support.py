@@ -1,4 +1,4 @@
-"""Single-cell fixtures shared by test_tl.py, test_pl.py and test_sources.py.
+"""Single-cell fixtures shared by the scanpy-facing and the single-cell method tests.
 
 The real 559-cell celltypist matrix ships as a 53 MB CSV that takes ~10-30 s to parse, so
 it is parsed once and cached as h5ad under the system temp folder, keyed by the source
@@ -9,29 +9,35 @@ from __future__ import annotations
 
 import os
 import tempfile
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from _support import shared_path
+from _support import hallmark_sets, shared_path
 
 CACHE = Path(os.environ.get("SIGSCORE_TEST_CACHE", Path(tempfile.gettempdir()) / "sigscore-test"))
 
 
-def celltypist_counts() -> object:
-    """The real 559 × 32,786 UMI matrix as an AnnData (raw counts in ``X``, CSR float32)."""
+def celltypist_counts(dtype: type = np.float32) -> object:
+    """The real 559 × 32,786 UMI matrix as an AnnData (raw counts in ``X``, CSR ``dtype``).
+
+    The CSV holds non-integer values, so float32 and float64 are cached separately: the
+    float64 copy is the one parity tests against scanpy/decoupler/pyUCell read.
+    """
     import anndata as ad
 
     src = shared_path("singlecell", "celltypist_sample_cell_by_gene.csv.gz")
     st = src.stat()
-    cached = CACHE / f"celltypist_{st.st_size}_{int(st.st_mtime)}.h5ad"
+    tag = "" if np.dtype(dtype) == np.float32 else f"_{np.dtype(dtype).name}"
+    cached = CACHE / f"celltypist_{st.st_size}_{int(st.st_mtime)}{tag}.h5ad"
     if cached.exists():
         return ad.read_h5ad(cached)
     frame = pd.read_csv(src, index_col=0)
     adata = ad.AnnData(
-        sp.csr_matrix(frame.to_numpy(dtype=np.float32)),
+        sp.csr_matrix(frame.to_numpy(dtype=dtype)),
         obs=pd.DataFrame(index=frame.index.astype(str)),
         var=pd.DataFrame(index=frame.columns.astype(str)),
     )
@@ -40,6 +46,43 @@ def celltypist_counts() -> object:
     adata.write_h5ad(tmp)
     tmp.replace(cached)
     return adata
+
+
+@cache
+def _celltypist_lognorm64() -> object:
+    import scanpy as sc
+
+    adata = celltypist_counts(np.float64)
+    adata.var_names_make_unique()
+    sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    return adata
+
+
+def celltypist_lognorm64() -> object:
+    """The real 559-cell matrix normalised as a user would (scanpy ``normalize_total`` to
+    10,000 + ``log1p``), float64 CSR; a fresh copy of one cached result per call."""
+    return _celltypist_lognorm64().copy()
+
+
+# a small hand-picked set plus four Hallmark sets, for parity tests on the real cells
+SMALL_SET = ["STAT3", "SOCS3", "VIM", "CD274", "LYZ", "JUNB", "FOS", "S100A9"]
+HALLMARKS = [
+    "HALLMARK_IL6_JAK_STAT3_SIGNALING",
+    "HALLMARK_INFLAMMATORY_RESPONSE",
+    "HALLMARK_HYPOXIA",
+    "HALLMARK_OXIDATIVE_PHOSPHORYLATION",
+]
+
+
+def celltypist_parity_case() -> tuple[object, dict[str, list[str]]]:
+    """``celltypist_lognorm64()`` and the gene sets ``SMALL`` + ``HALLMARKS`` (GMT order),
+    each restricted to the matrix's genes."""
+    adata = celltypist_lognorm64()
+    present = set(adata.var_names)
+    gene_sets = {"SMALL": [g for g in SMALL_SET if g in present]}
+    gene_sets.update(hallmark_sets(HALLMARKS, present))
+    return adata, gene_sets
 
 
 def celltypist_lognorm() -> object:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,26 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def hallmark_sets(
+    names: Collection[str] | None = None, present: Collection[str] | None = None
+) -> dict[str, list[str]]:
+    """MSigDB Hallmark v7.0 from the shared GMT with a minimal parser independent of ours.
+
+    Sets in file order, only ``names`` when given; each set's genes de-duplicated in order,
+    empty fields (trailing tabs) dropped and, when ``present`` is
+    given, only genes in it.
+    """
+    path = shared_path("msigdb_hallmark", "h.all.v7.0.symbols.gmt")
+    sets: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        fields = line.rstrip("\r").split("\t")
+        if len(fields) < 3 or (names is not None and fields[0] not in names):
+            continue  # a blank line, a set without genes, or a set not asked for
+        genes = dict.fromkeys(fields[2:])
+        sets[fields[0]] = [g for g in genes if g and (present is None or g in present)]
+    return sets
+
+
 def require_rscript_gsva() -> str:
     """Path to Rscript when R and GSVA are installed; skips otherwise."""
     import subprocess
@@ -27,7 +48,11 @@ def require_rscript_gsva() -> str:
     if rscript is None:
         pytest.skip("Rscript not installed (apt-get install r-base-core r-bioc-gsva)")
     probe = subprocess.run(
-        [rscript, "-e", "suppressMessages(library(GSVA)); cat(as.character(packageVersion('GSVA')))"],
+        [
+            rscript,
+            "-e",
+            "suppressMessages(library(GSVA)); cat(as.character(packageVersion('GSVA')))",
+        ],
         capture_output=True,
         text=True,
     )

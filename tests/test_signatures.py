@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from _support import REPO_ROOT, shared_path
+from _support import REPO_ROOT, hallmark_sets, shared_path
 from sigscore.errors import SignatureError, UnsupportedFormatError
 from sigscore.signatures import (
     GeneEntry,
@@ -130,14 +130,8 @@ def shipped() -> SignatureSet:
 
 @pytest.fixture(scope="module")
 def hallmark() -> dict[str, set[str]]:
-    path = shared_path("msigdb_hallmark", "h.all.v7.0.symbols.gmt")
-    sets: dict[str, set[str]] = {}
     # Independent, minimal parser (not ours) for the membership check.
-    for line in path.read_text().splitlines():
-        fields = [f for f in line.rstrip("\r").split("\t") if f]
-        if len(fields) >= 3:
-            sets[fields[0]] = set(fields[2:])
-    return sets
+    return {name: set(genes) for name, genes in hallmark_sets().items()}
 
 
 # --------------------------------------------------------------------------- shipped content

@@ -117,16 +117,10 @@ def load_tcga_log2() -> pd.DataFrame:
 
 
 def load_hallmark() -> dict[str, list[str]]:
-    """MSigDB Hallmark v7.0 (50 sets) from the shared GMT (last line has no newline)."""
-    from _support import shared_path
+    """MSigDB Hallmark v7.0 (50 sets) from the shared GMT."""
+    from _support import hallmark_sets
 
-    path = shared_path("msigdb_hallmark", "h.all.v7.0.symbols.gmt")
-    sets = {}
-    for line in path.read_text().splitlines():
-        fields = line.rstrip("\n").split("\t")
-        if len(fields) > 2:
-            sets[fields[0]] = [g for g in fields[2:] if g]
-    return sets
+    return hallmark_sets()
 
 
 def index_sets(genes: Sequence[str], sets: Mapping[str, Sequence[str]]) -> list:

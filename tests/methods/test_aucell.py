@@ -9,51 +9,21 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _rank_properties import assert_rank_method_properties, problems
-from _support import shared_path
+from _sc_support import celltypist_parity_case
 from sigscore.errors import UsageError
 from sigscore.methods import get_method
 from sigscore.methods._base import IndexedSet
 from sigscore.methods.aucell import resolve_n_up, run
 
-SMALL_SET = ["STAT3", "SOCS3", "VIM", "CD274", "LYZ", "JUNB", "FOS", "S100A9"]
-HALLMARKS = [
-    "HALLMARK_IL6_JAK_STAT3_SIGNALING",
-    "HALLMARK_INFLAMMATORY_RESPONSE",
-    "HALLMARK_HYPOXIA",
-    "HALLMARK_OXIDATIVE_PHOSPHORYLATION",
-]
-
 
 @pytest.fixture(scope="module")
 def cells():
     """The real 559-cell matrix, normalised as a user would (normalize_total + log1p), CSR."""
-    import anndata as ad
-    import scanpy as sc
-
-    df = pd.read_csv(
-        shared_path("singlecell", "celltypist_sample_cell_by_gene.csv.gz"), index_col=0
-    )
-    adata = ad.AnnData(
-        sp.csr_matrix(df.to_numpy(dtype=np.float64)),
-        obs=pd.DataFrame(index=df.index.astype(str)),
-        var=pd.DataFrame(index=df.columns.astype(str)),
-    )
-    adata.var_names_make_unique()
-    sc.pp.normalize_total(adata, target_sum=1e4)
-    sc.pp.log1p(adata)
-    present = set(adata.var_names)
-    gene_sets = {"SMALL": [g for g in SMALL_SET if g in present]}
-    with open(shared_path("msigdb_hallmark", "h.all.v7.0.symbols.gmt")) as fh:
-        for line in fh:
-            name, _, *genes = line.rstrip("\n").split("\t")
-            if name in HALLMARKS:
-                gene_sets[name] = [g for g in dict.fromkeys(genes) if g in present]
-    return adata, gene_sets
+    return celltypist_parity_case()
 
 
 def _indexed(adata, gene_sets: dict[str, list[str]]) -> list[IndexedSet]:
