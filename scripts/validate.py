@@ -29,15 +29,6 @@ import pandas as pd
 from scipy.stats import spearmanr, wilcoxon
 
 REPO = Path(__file__).resolve().parents[1]
-MODULES = [
-    "il6_jak_stat3",
-    "proliferation",
-    "inflammation",
-    "emt",
-    "angiogenesis",
-    "anti_apoptosis_autophagy",
-    "immune_evasion",
-]
 HALLMARK_MATCH = {
     "il6_jak_stat3": "HALLMARK_IL6_JAK_STAT3_SIGNALING",
     "emt": "HALLMARK_EPITHELIAL_MESENCHYMAL_TRANSITION",
@@ -137,7 +128,9 @@ def subsets_coverage(data: pd.DataFrame) -> str:
 
 def pairs_section(data: pd.DataFrame) -> tuple[str, pd.DataFrame]:
     from sigscore.index import resistance_index
+    from sigscore.index_definition import load_index_definition
 
+    modules = load_index_definition().module_names
     res = quiet(resistance_index, data)
     tumours = [s for s in res.index if s.endswith("01A")]
     rows = []
@@ -151,7 +144,7 @@ def pairs_section(data: pd.DataFrame) -> tuple[str, pd.DataFrame]:
             "index normal": res.loc[n, "index"],
         }
         row["Δ index"] = row["index tumour"] - row["index normal"]
-        for m in MODULES:
+        for m in modules:
             row[f"Δ {m}"] = res.loc[t, f"score_{m}"] - res.loc[n, f"score_{m}"]
         rows.append(row)
     pairs = pd.DataFrame(rows).set_index("patient")
@@ -171,7 +164,7 @@ def pairs_section(data: pd.DataFrame) -> tuple[str, pd.DataFrame]:
         "significant at 0.05). Per-module median Δ:",
         "",
         md_table(
-            pairs[[f"Δ {m}" for m in MODULES]]
+            pairs[[f"Δ {m}" for m in modules]]
             .median()
             .rename("median Δ (tumour − normal)")
             .rename_axis("module score")
@@ -222,9 +215,10 @@ def lomo_section(res: pd.DataFrame) -> str:
     from sigscore.index_definition import load_index_definition
 
     definition = load_index_definition()
-    scores = res[[f"score_{m}" for m in MODULES]]
+    modules = definition.module_names
+    scores = res[[f"score_{m}" for m in modules]]
     rows = []
-    for m in MODULES:
+    for m in modules:
         drop = scores.copy()
         drop[f"score_{m}"] = np.nan
         loo = index_from_scores(drop, definition, coverage=[])

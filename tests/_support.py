@@ -11,6 +11,20 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
+# The shipped names, pinned here once for the tests whose point is to pin them: the six
+# mechanisms + the core IL-6/JAK/STAT3 axis of the resistance index, then the drug targets
+# (shipped but not in the index).
+INDEX_MODULES = [
+    "il6_jak_stat3",
+    "proliferation",
+    "inflammation",
+    "emt",
+    "angiogenesis",
+    "anti_apoptosis_autophagy",
+    "immune_evasion",
+]
+SHIPPED_MODULES = [*INDEX_MODULES, "sorafenib_targets"]
+
 
 def shared_path(*parts: str) -> Path:
     """Path under ``../shared/data``; skips the calling test when it is absent."""

@@ -21,15 +21,8 @@ from sigscore.index import (
 )
 from sigscore.index_definition import load_index_definition
 
-MODULES = [
-    "il6_jak_stat3",
-    "proliferation",
-    "inflammation",
-    "emt",
-    "angiogenesis",
-    "anti_apoptosis_autophagy",
-    "immune_evasion",
-]
+# the index's modules, in the definition's order (what index_from_scores reads)
+MODULES = load_index_definition().module_names
 
 
 @cache
@@ -101,7 +94,8 @@ def test_excluded_module_renormalises_and_flags():
     rng = np.random.default_rng(2)
     scores = pd.DataFrame(rng.normal(size=(6, len(MODULES))), columns=MODULES)
     coverage = [{"module": m, "n_genes": 14, "n_found": 14, "status": "ok"} for m in MODULES]
-    coverage[3] = {"module": "emt", "n_genes": 14, "n_found": 2, "status": "excluded"}
+    emt = MODULES.index("emt")
+    coverage[emt] = {"module": "emt", "n_genes": 14, "n_found": 2, "status": "excluded"}
     out = index_from_scores(scores, load_index_definition(), coverage=coverage)
     kept = [m for m in MODULES if m != "emt"]
     # shipped weights are equal, so the index is the mean of the six remaining modules

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from _support import INDEX_MODULES
 from sigscore.errors import SignatureError
 from sigscore.index_definition import (
     CoveragePolicy,
@@ -20,15 +21,6 @@ from sigscore.methods import METHOD_NAMES
 from sigscore.signatures import load_signatures, shipped_signatures_dir
 
 FIXTURES = Path(__file__).parent / "data" / "signatures"
-MECHANISMS = [
-    "il6_jak_stat3",
-    "proliferation",
-    "inflammation",
-    "emt",
-    "angiogenesis",
-    "anti_apoptosis_autophagy",
-    "immune_evasion",
-]
 
 
 def _shipped_dict() -> dict[str, Any]:
@@ -38,7 +30,7 @@ def _shipped_dict() -> dict[str, Any]:
 def test_shipped_index_loads_and_matches_design() -> None:
     d = load_index_definition()
     assert d.name == "sorafenib_resistance_il6_stat3"
-    assert d.module_names == MECHANISMS  # the six mechanisms + the core axis, not the targets
+    assert d.module_names == INDEX_MODULES  # the six mechanisms + the core axis, not the targets
     assert "sorafenib_targets" not in d.module_names
     assert all(m.sign == 1 and m.weight > 0 for m in d.modules)
     assert d.method == "singscore" and d.method in METHOD_NAMES

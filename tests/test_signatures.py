@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from _support import REPO_ROOT, hallmark_sets, shared_path
+from _support import REPO_ROOT, SHIPPED_MODULES, hallmark_sets, shared_path
 from sigscore.errors import SignatureError, UnsupportedFormatError
 from sigscore.signatures import (
     GeneEntry,
@@ -25,16 +25,6 @@ from sigscore.signatures import (
 )
 
 FIXTURES = Path(__file__).parent / "data" / "signatures"
-MODULES = [
-    "il6_jak_stat3",
-    "proliferation",
-    "inflammation",
-    "emt",
-    "angiogenesis",
-    "anti_apoptosis_autophagy",
-    "immune_evasion",
-    "sorafenib_targets",
-]
 
 # Every gene the review names for a mechanism, with the direction read from the Chinese text.
 # Derived by hand from ../shared/reference/review_il6_stat3_sorafenib_hcc.zh.txt, independently
@@ -138,7 +128,7 @@ def hallmark() -> dict[str, set[str]]:
 
 
 def test_shipped_modules_and_order(shipped: SignatureSet) -> None:
-    assert shipped.names == MODULES
+    assert shipped.names == SHIPPED_MODULES
     assert shipped.tier == "extended"
     assert re.fullmatch(r"\d+\.\d+\.\d+", shipped.version)
 
@@ -181,7 +171,7 @@ def test_core_genes_carry_review_evidence(shipped: SignatureSet) -> None:
 
 def test_every_module_has_enough_genes(shipped: SignatureSet) -> None:
     core = load_signatures("core")
-    for name in MODULES:
+    for name in SHIPPED_MODULES:
         assert len(shipped[name]) >= 10, name
         assert len(core[name]) >= 5, name
         assert set(core[name].symbols) < set(shipped[name].symbols)
@@ -215,7 +205,7 @@ def test_weights_and_context_convention(shipped: SignatureSet) -> None:
 def test_shipped_files_are_consistent() -> None:
     folder = shipped_signatures_dir()
     assert folder.resolve() == (REPO_ROOT / "signatures").resolve() or folder.name == "_signatures"
-    for name in MODULES:
+    for name in SHIPPED_MODULES:
         doc = yaml.safe_load((folder / f"{name}.yaml").read_text())
         assert doc["schema"] == "sigscore.signature/1"
         assert doc["name"] == name
