@@ -5,7 +5,8 @@
 * sparse matrices are only ever densified in row chunks or column blocks whose size is
   bounded by :data:`CHUNK_BYTES`;
 * per-gene mean/sd over the observations, computed block by block in two passes (the
-  1e-10 constant-gene threshold of GSVA needs an accurate sd, not ``E[x²] - E[x]²``).
+  1e-10 constant-gene threshold of GSVA needs an accurate sd, not ``E[x²] - E[x]²``);
+* the standardised set columns that ``zscore`` and ``plage`` both start from.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ._base import IndexedSet, Matrix
+from ._base import GeneStats, IndexedSet, Matrix
 
 #: Bytes of float64 a single densified block may occupy (several temporaries live beside it).
 CHUNK_BYTES = 64 * 1024 * 1024
@@ -136,3 +137,43 @@ def gene_mean_sd(X: Matrix) -> tuple[np.ndarray, np.ndarray]:
 def standardize(values: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
     """``(x - mean) / sd`` column-wise (as R's ``scale``)."""
     return (values - mean) / sd
+
+
+def set_columns_z(
+    X: Matrix, plan_genes: np.ndarray, gene_stats: GeneStats | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """z-scores of the union of set genes (obs × genes) and the mask of usable genes."""
+    values = dense_columns(X, plan_genes)
+    if gene_stats is not None:
+        mean = np.asarray(gene_stats.mean, dtype=float)[plan_genes]
+        sd = np.asarray(gene_stats.sd, dtype=float)[plan_genes]
+    else:
+        n = values.shape[0]
+        mean = values.mean(axis=0)
+        sd = (
+            np.sqrt(((values - mean) ** 2).sum(axis=0) / (n - 1))
+            if n > 1
+            else np.full(values.shape[1], np.nan)
+        )
+    usable = np.isfinite(sd) & (sd >= CONSTANT_SD)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = standardize(values, mean, sd)
+    return z, usable
+
+
+def standardized_parts(
+    X: Matrix, sets: Sequence[IndexedSet], gene_stats: GeneStats | None
+) -> tuple[np.ndarray, Plan, np.ndarray]:
+    """z-scores of the sets' genes, the plan of parts without the constant genes, and the
+    map from a gene's column in ``X`` to its column in the z matrix (``-1``: not in a set).
+
+    Constant genes (sd < :data:`CONSTANT_SD`) are dropped from their parts, as GSVA does.
+    """
+    plan = expand_sets(sets)
+    genes = np.unique(np.concatenate([p.genes for p in plan.parts] or [np.zeros(0, np.int64)]))
+    z, usable = set_columns_z(X, genes, gene_stats)
+    keep = np.zeros(X.shape[1], dtype=bool)
+    keep[genes[usable]] = True
+    col = np.full(X.shape[1], -1, dtype=np.int64)
+    col[genes] = np.arange(genes.size)
+    return z, restrict_parts(plan, keep), col

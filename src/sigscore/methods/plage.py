@@ -29,8 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._base import GeneStats, IndexedSet, Matrix, MethodSpec
-from ._gsva_common import combine, expand_sets, restrict_parts
-from .zscore import set_columns_z
+from ._gsva_common import combine, standardized_parts
 
 
 def first_right_singular_vector(Z: np.ndarray) -> np.ndarray:
@@ -50,15 +49,8 @@ def run(
 ) -> np.ndarray:
     """PLAGE scores, shape (n_obs, n_sets)."""
     del gene_stats  # the SVD is a batch statistic; a reference mean/sd would not fix that
-    n_obs, n_genes = X.shape
-    plan = expand_sets(sets)
-    genes = np.unique(np.concatenate([p.genes for p in plan.parts] or [np.zeros(0, np.int64)]))
-    z, usable = set_columns_z(X, genes, None)
-    keep = np.zeros(n_genes, dtype=bool)
-    keep[genes[usable]] = True
-    plan = restrict_parts(plan, keep)
-    col = np.full(n_genes, -1, dtype=np.int64)
-    col[genes] = np.arange(genes.size)
+    n_obs = X.shape[0]
+    z, plan, col = standardized_parts(X, sets, None)
     part_scores = np.full((n_obs, len(plan.parts)), np.nan)
     for j, part in enumerate(plan.parts):
         if part.genes.size == 0 or n_obs < 2:

@@ -30,36 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._base import GeneStats, IndexedSet, Matrix, MethodSpec
-from ._gsva_common import (
-    CONSTANT_SD,
-    combine,
-    dense_columns,
-    expand_sets,
-    restrict_parts,
-    standardize,
-)
-
-
-def set_columns_z(
-    X: Matrix, plan_genes: np.ndarray, gene_stats: GeneStats | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """z-scores of the union of set genes (obs × genes) and the mask of usable genes."""
-    values = dense_columns(X, plan_genes)
-    if gene_stats is not None:
-        mean = np.asarray(gene_stats.mean, dtype=float)[plan_genes]
-        sd = np.asarray(gene_stats.sd, dtype=float)[plan_genes]
-    else:
-        n = values.shape[0]
-        mean = values.mean(axis=0)
-        sd = (
-            np.sqrt(((values - mean) ** 2).sum(axis=0) / (n - 1))
-            if n > 1
-            else np.full(values.shape[1], np.nan)
-        )
-    usable = np.isfinite(sd) & (sd >= CONSTANT_SD)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = standardize(values, mean, sd)
-    return z, usable
+from ._gsva_common import combine, standardized_parts
 
 
 def run(
@@ -69,15 +40,8 @@ def run(
     gene_stats: GeneStats | None = None,
 ) -> np.ndarray:
     """Combined z-scores, shape (n_obs, n_sets)."""
-    n_obs, n_genes = X.shape
-    plan = expand_sets(sets)
-    genes = np.unique(np.concatenate([p.genes for p in plan.parts] or [np.zeros(0, np.int64)]))
-    z, usable = set_columns_z(X, genes, gene_stats)
-    keep = np.zeros(n_genes, dtype=bool)
-    keep[genes[usable]] = True
-    plan = restrict_parts(plan, keep)
-    col = np.full(n_genes, -1, dtype=np.int64)
-    col[genes] = np.arange(genes.size)
+    n_obs = X.shape[0]
+    z, plan, col = standardized_parts(X, sets, gene_stats)
     part_scores = np.full((n_obs, len(plan.parts)), np.nan)
     for j, part in enumerate(plan.parts):
         if part.genes.size == 0:
