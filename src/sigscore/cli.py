@@ -43,6 +43,7 @@ METHOD_HELP = (
 )
 DISCLAIMER = "Research use only; not a diagnostic."
 
+
 def _click_module() -> Any:
     """The click typer runs on (recent typer vendors it as ``typer._click``)."""
     try:
@@ -345,6 +346,23 @@ def _check_inputs(inputs: Sequence[Path]) -> list[Path]:
     return list(inputs)
 
 
+def _checked_args(
+    inputs: Sequence[Path],
+    method: str | None,
+    tier: str,
+    param: Sequence[str] | None,
+    default_method: str | None = None,
+) -> tuple[list[Path], str | None, str, dict[str, Any]]:
+    """The inputs, method, tier and ``--param`` of a scoring command, checked before any
+    file is read: ``(paths, method or default_method, tier, params)``."""
+    paths = _check_inputs(inputs)
+    method = _check_method(method) or default_method
+    tier = _check_choice(tier, ("core", "extended"), "--tier")
+    params = parse_params(param)
+    _check_params(method, params)
+    return paths, method, tier, params
+
+
 def read_input(path: Path, *, genes_axis: str = "auto", layer: str | None = None) -> Any:
     """Read one expression file into :class:`~sigscore.matrix.Expression`."""
     from .readers import read_matrix
@@ -369,6 +387,25 @@ def file_sha256(path: Path) -> str:
     from .report import file_sha256 as sha
 
     return sha(path)
+
+
+def _per_input(
+    paths: Sequence[Path],
+    compute: Callable[[Any], Any],
+    *,
+    genes_axis: str = "auto",
+    layer: str | None = None,
+) -> list[tuple[Path, Any]]:
+    """``compute(expression)`` for each input file, in order, each result's manifest
+    stamped with the file's SHA-256 (``input_sha256``)."""
+    results = []
+    for path in paths:
+        df = compute(read_input(path, genes_axis=genes_axis, layer=layer))
+        df.attrs.setdefault("sigscore", {}).setdefault("manifest", {})["input_sha256"] = (
+            file_sha256(path)
+        )
+        results.append((path, df))
+    return results
 
 
 def _stem(path: Path) -> str:
@@ -525,14 +562,9 @@ def score(
     from .scoring import DEFAULT_METHOD
     from .scoring import score as score_fn
 
-    paths = _check_inputs(inputs)
-    method = _check_method(method) or DEFAULT_METHOD
-    tier = _check_choice(tier, ("core", "extended"), "--tier")
-    params = parse_params(param)
-    _check_params(method, params)
-    results = []
-    for path in paths:
-        expr = read_input(path, genes_axis=genes_axis, layer=layer)
+    paths, method, tier, params = _checked_args(inputs, method, tier, param, DEFAULT_METHOD)
+
+    def one(expr: Any) -> Any:
         df = score_fn(
             expr,
             str(signatures) if signatures is not None else None,
@@ -544,11 +576,10 @@ def score(
             progress=progress,
             **params,
         )
-        df.attrs.setdefault("sigscore", {}).setdefault("manifest", {})["input_sha256"] = (
-            file_sha256(path)
-        )
         _log_coverage(df)
-        results.append((path, df))
+        return df
+
+    results = _per_input(paths, one, genes_axis=genes_axis, layer=layer)
     _report_written(emit_results(results, output, fmt, "scores", manifest))
 
 
@@ -627,15 +658,10 @@ def index(
     manifest: ManifestOpt = None,
 ) -> None:
     """Sorafenib-resistance index per sample, with per-module contributions and flags."""
-    paths = _check_inputs(inputs)
-    method = _check_method(method)
-    tier = _check_choice(tier, ("core", "extended"), "--tier")
-    params = parse_params(param)
-    _check_params(method, params)
-    results = []
-    for path in paths:
-        expr = read_input(path, genes_axis=genes_axis, layer=layer)
-        df = compute_index(
+    paths, method, tier, params = _checked_args(inputs, method, tier, param)
+
+    def one(expr: Any) -> Any:
+        return compute_index(
             expr,
             signatures=signatures,
             method=method,
@@ -646,10 +672,8 @@ def index(
             min_genes=min_genes,
             params=params,
         )
-        df.attrs.setdefault("sigscore", {}).setdefault("manifest", {})["input_sha256"] = (
-            file_sha256(path)
-        )
-        results.append((path, df))
+
+    results = _per_input(paths, one, genes_axis=genes_axis, layer=layer)
     _report_written(emit_results(results, output, fmt, "index", manifest))
 
 
