@@ -256,6 +256,31 @@ def _scoring_options(definition: Any, method: str | None, score_kwargs: dict[str
     return opts
 
 
+def _scores_and_index(
+    data: Any,
+    signatures: Any = None,
+    *,
+    method: str | None = None,
+    reference: Reference | str | Path | None = None,
+    definition: Any = None,
+    **score_kwargs: Any,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The module score table and :func:`index_from_scores` of it, from one scoring pass.
+
+    The definition's method, parameters, tier and coverage policy apply unless overridden;
+    a reference must have been built with the same definition and method.
+    """
+    from .scoring import score
+
+    definition = get_definition(definition, signatures)
+    ref = as_reference(reference)
+    opts = _scoring_options(definition, method, score_kwargs)
+    if ref is not None:
+        ref.check_compatible(definition.content_hash, opts["method"])
+    scores = score(data, signatures, **opts)
+    return scores, index_from_scores(scores, definition, reference=ref)
+
+
 def resistance_index(
     data: Any,
     signatures: Any = None,
@@ -296,15 +321,9 @@ def resistance_index(
     manifest with the index definition (name, version, hash) and "Research use only; not a
     diagnostic." Index formula: see :mod:`sigscore.index`.
     """
-    from .scoring import score
-
-    definition = get_definition(definition, signatures)
-    ref = as_reference(reference)
-    opts = _scoring_options(definition, method, score_kwargs)
-    if ref is not None:
-        ref.check_compatible(definition.content_hash, opts["method"])
-    scores = score(data, signatures, **opts)
-    result = index_from_scores(scores, definition, reference=ref)
+    _, result = _scores_and_index(
+        data, signatures, method=method, reference=reference, definition=definition, **score_kwargs
+    )
     if groupby is not None:
         return aggregate(result, _resolve_vector(data, groupby, "groupby"), how="mean")
     return result

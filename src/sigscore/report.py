@@ -51,17 +51,11 @@ def compute(
     Follows :func:`sigscore.resistance_index` exactly (same definition, method, parameters
     and reference checks) but keeps the full score table for the heatmap.
     """
-    from .index import _scoring_options, get_definition, index_from_scores
-    from .reference import as_reference
-    from .scoring import score
+    from .index import _scores_and_index
 
-    definition = get_definition(definition, signatures)
-    ref = as_reference(reference)
-    opts = _scoring_options(definition, method, score_kwargs)
-    if ref is not None:
-        ref.check_compatible(definition.content_hash, opts["method"])
-    scores = score(data, signatures, **opts)
-    return scores, index_from_scores(scores, definition, reference=ref)
+    return _scores_and_index(
+        data, signatures, method=method, reference=reference, definition=definition, **score_kwargs
+    )
 
 
 def file_sha256(path: str | Path) -> str:
