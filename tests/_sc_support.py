@@ -104,6 +104,14 @@ def celltypist_lognorm() -> object:
     return adata
 
 
+def indexed_sets(adata: object, gene_sets: dict[str, list[str]]) -> list:
+    """Up-only :class:`~sigscore.methods.IndexedSet` per named set, over ``adata``'s genes."""
+    from sigscore.methods._base import IndexedSet
+
+    pos = adata.var_names.get_indexer
+    return [IndexedSet(n, np.sort(pos(g)).astype(np.int64)) for n, g in gene_sets.items()]
+
+
 def synthetic_genes(n_genes: int) -> list[str]:
     """Every shipped signature gene plus protein-coding symbols up to ``n_genes``."""
     from sigscore.genes import protein_coding_symbols

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _rank_properties import assert_rank_method_properties, problems
-from _sc_support import celltypist_parity_case
+from _sc_support import celltypist_parity_case, indexed_sets
 from sigscore.errors import UsageError
 from sigscore.methods import get_method
 from sigscore.methods._base import IndexedSet
@@ -24,11 +24,6 @@ from sigscore.methods.aucell import resolve_n_up, run
 def cells():
     """The real 559-cell matrix, normalised as a user would (normalize_total + log1p), CSR."""
     return celltypist_parity_case()
-
-
-def _indexed(adata, gene_sets: dict[str, list[str]]) -> list[IndexedSet]:
-    pos = adata.var_names.get_indexer
-    return [IndexedSet(n, np.sort(pos(g)).astype(np.int64)) for n, g in gene_sets.items()]
 
 
 def _decoupler(adata, gene_sets):
@@ -63,7 +58,7 @@ def test_parity_with_decoupler_ordinal_ties(detected) -> None:
         np.arange(adata.n_vars), adata.n_vars, replace=False
     )
     shuffled = adata[:, order]
-    sets = _indexed(shuffled, gene_sets)
+    sets = indexed_sets(shuffled, gene_sets)
     ours = run(shuffled.X, sets, max_rank=n_up, ties="ordinal")
     for j, s in enumerate(sets):
         r = np.corrcoef(ours[:, j], ref[s.name])[0, 1]
@@ -77,7 +72,7 @@ def test_default_ties_agree_with_decoupler_as_well_as_it_agrees_with_itself(dete
     ref = _decoupler(adata, gene_sets)
     perm = np.random.default_rng(7).permutation(adata.n_vars)
     ref_other_order = _decoupler(adata[:, perm].copy(), gene_sets)
-    ours = run(adata.X, _indexed(adata, gene_sets), max_rank=n_up)
+    ours = run(adata.X, indexed_sets(adata, gene_sets), max_rank=n_up)
     for j, name in enumerate(gene_sets):
         r_ours = np.corrcoef(ours[:, j], ref[name])[0, 1]
         r_self = np.corrcoef(ref_other_order[name], ref[name])[0, 1]

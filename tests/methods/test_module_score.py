@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from _sc_support import celltypist_parity_case
+from _sc_support import celltypist_parity_case, indexed_sets
 from sigscore.errors import UsageError
 from sigscore.methods import get_method
 from sigscore.methods._base import GeneStats, IndexedSet
@@ -19,11 +19,6 @@ from sigscore.methods.module_score import gene_bins, run
 def cells():
     """The real 559-cell matrix, normalised as a user would (normalize_total + log1p), CSR."""
     return celltypist_parity_case()
-
-
-def _indexed(adata, gene_sets: dict[str, list[str]]) -> list[IndexedSet]:
-    pos = adata.var_names.get_indexer
-    return [IndexedSet(n, np.sort(pos(g)).astype(np.int64)) for n, g in gene_sets.items()]
 
 
 def _stats(X) -> GeneStats:
@@ -46,7 +41,7 @@ def _scanpy(adata, genes, **kw) -> np.ndarray:
 def test_equals_scanpy_score_genes(cells, ctrl_size, n_bins, seed) -> None:
     adata, gene_sets = cells
     stats = _stats(adata.X)
-    sets = _indexed(adata, gene_sets)
+    sets = indexed_sets(adata, gene_sets)
     ours = run(
         adata.X, sets, gene_stats=stats, ctrl_size=ctrl_size, n_bins=n_bins, random_state=seed
     )
@@ -72,7 +67,7 @@ def test_chunks_set_order_and_dense(cells) -> None:
     adata, gene_sets = cells
     X = adata.X
     stats = _stats(X)
-    sets = _indexed(adata, gene_sets)
+    sets = indexed_sets(adata, gene_sets)
     whole = run(X, sets, gene_stats=stats)
     chunks = np.vstack(
         [run(X[i : i + 100], sets, gene_stats=stats) for i in range(0, X.shape[0], 100)]

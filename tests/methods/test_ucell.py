@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _rank_properties import assert_rank_method_properties, problems
-from _sc_support import celltypist_parity_case
+from _sc_support import celltypist_parity_case, indexed_sets
 from sigscore.errors import UsageError
 from sigscore.methods import get_method
 from sigscore.methods._base import IndexedSet
@@ -21,11 +21,6 @@ from sigscore.methods.ucell import run
 def cells():
     """The real 559-cell matrix, normalised as a user would (normalize_total + log1p), CSR."""
     return celltypist_parity_case()
-
-
-def _indexed(adata, gene_sets: dict[str, list[str]]) -> list[IndexedSet]:
-    pos = adata.var_names.get_indexer
-    return [IndexedSet(n, np.sort(pos(g)).astype(np.int64)) for n, g in gene_sets.items()]
 
 
 def test_parity_with_pyucell(cells) -> None:
@@ -39,7 +34,7 @@ def test_parity_with_pyucell(cells) -> None:
         pyucell.compute_ucell_scores(
             ref_data, gene_sets, max_rank=1500, missing_genes="skip", n_jobs=1
         )
-    sets = _indexed(adata, {k: v for k, v in gene_sets.items() if k != "UPDOWN"})
+    sets = indexed_sets(adata, {k: v for k, v in gene_sets.items() if k != "UPDOWN"})
     pos = adata.var_names.get_indexer
     sets.append(IndexedSet("UPDOWN", pos(["LYZ", "S100A9"]), pos(["VIM", "CD74"])))
     ours = run(adata.X, sets, max_rank=1500)
