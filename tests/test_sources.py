@@ -173,8 +173,11 @@ def _all_paths(adata, tmp_path, client, methods, chunk: int) -> dict[str, dict[s
                 else:
                     tl.score(target, method=m, chunk_size=chunk, progress=False)
             res[name] = target.obsm["sigscore"].to_numpy().copy()
-            assert "streamed" in " ".join(json.loads(target.uns["sigscore"]["manifest_json"])[
-                "input"]["notes"]) or name == "memory"
+            assert (
+                "streamed"
+                in " ".join(json.loads(target.uns["sigscore"]["manifest_json"])["input"]["notes"])
+                or name == "memory"
+            )
         out[m] = res
     return out
 
@@ -228,7 +231,11 @@ def test_duplicate_genes_merged_the_same_when_backed(tmp_path) -> None:
 # --------------------------------------------------------------------------------------
 # memory bound
 # --------------------------------------------------------------------------------------
-RSS_BOUND_MB = 450.0
+# Streaming may add at most RSS_GROWTH_MB on top of the interpreter, imports and compiled
+# kernels (whose size depends on the environment, e.g. a cold numba cache); the whole
+# process must stay under RSS_BOUND_MB. The dense matrix alone would need 1.8 GB.
+RSS_GROWTH_MB = 150.0
+RSS_BOUND_MB = 600.0
 
 _CHILD = textwrap.dedent(
     """
@@ -241,10 +248,17 @@ _CHILD = textwrap.dedent(
                 return int(line.split()[1]) / 1024
 
     import anndata as ad
+    import numpy as np
+    import scipy.sparse as sp
     import sigscore.tl as tl
     from sigscore.genes import gene_table
-    from sigscore.methods import get_method
-    gene_table(); get_method("singscore")
+    from sigscore.methods import IndexedSet, get_method
+    gene_table()
+    # compile the kernels first (a cold numba cache costs ~100 MB of LLVM memory, which is
+    # not what this test measures), then reset the high-water mark (Linux clear_refs "5")
+    get_method("singscore").run(sp.csr_matrix(np.ones((2, 5))), [IndexedSet("w", np.array([0, 1]))])
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
     base = hwm()
     adata = ad.read_h5ad(sys.argv[1], backed="r")
     tl.score(adata, method="singscore", chunk_size=1000, progress=False)
@@ -257,14 +271,14 @@ _CHILD = textwrap.dedent(
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_backed_scoring_memory_is_bounded_by_the_chunk(tmp_path) -> None:
-    n_cells, n_genes = 30_000, 8_000  # dense float64: 1.92 GB, > 4 × the bound
+    n_cells, n_genes = 30_000, 8_000  # dense float64: 1.83 GB, > 10 × the growth bound
     adata = synthetic_sparse(n_cells, n_genes, density=0.04, seed=2)
     path = tmp_path / "big.h5ad"
     adata.write_h5ad(path)
     nnz = adata.X.nnz
     del adata
     dense_mb = n_cells * n_genes * 8 / 1024**2
-    assert dense_mb > 4 * RSS_BOUND_MB
+    assert dense_mb > 10 * RSS_GROWTH_MB and dense_mb > 3 * RSS_BOUND_MB
     proc = subprocess.run(
         [sys.executable, "-c", _CHILD, str(path)],
         capture_output=True,
@@ -277,9 +291,10 @@ def test_backed_scoring_memory_is_bounded_by_the_chunk(tmp_path) -> None:
     print(
         f"\nbacked scoring of {n_cells}x{n_genes} ({nnz:,} nnz; dense {dense_mb:.0f} MB): "
         f"baseline {info['baseline_mb']:.0f} MB, peak {info['peak_mb']:.0f} MB "
-        f"(bound {RSS_BOUND_MB:.0f} MB)"
+        f"(bounds: growth {RSS_GROWTH_MB:.0f} MB, total {RSS_BOUND_MB:.0f} MB)"
     )
     assert info["finite"] > 0.5
+    assert info["peak_mb"] - info["baseline_mb"] < RSS_GROWTH_MB
     assert info["peak_mb"] < RSS_BOUND_MB
 
 
