@@ -145,7 +145,10 @@ def peak_rss_mb() -> float:
 def run_child(args: list[str], env: dict[str, str] | None = None) -> dict[str, object]:
     proc = subprocess.run(
         [sys.executable, __file__, "--child", *args],
-        capture_output=True, text=True, env=env, cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
     )
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -199,7 +202,7 @@ def markdown(results: list[dict], meta: dict) -> str:
         f"(dispersion 0.5), {meta['detected']:.0f} detected genes per cell on average "
         f"({meta['nnz']:.3g} non-zeros), stored as CSR log1p(CP10k) float32 "
         f"({meta['file_gb']:.1f} GB on disk), opened with `anndata.read_h5ad(path, "
-        f"backed=\"r\")` and scored with `sigscore.tl.score(adata, method=..., "
+        f'backed="r")` and scored with `sigscore.tl.score(adata, method=..., '
         f"n_jobs={meta['n_jobs']})` over the shipped signatures "
         f"(chunk size: {meta['chunk_size'] or 'automatic'}). Each method ran in its own process.",
         "",
@@ -232,7 +235,7 @@ def markdown(results: list[dict], meta: dict) -> str:
         "",
         "The same code path streams zarr stores (`sigscore.sources.read_zarr_backed`) and "
         "Dask arrays; with a `dask.distributed` client the row blocks run as tasks on its "
-        "workers (`from distributed import Client; Client(\"tcp://scheduler:8786\")`, then "
+        'workers (`from distributed import Client; Client("tcp://scheduler:8786")`, then '
         "call `sigscore.tl.score` as usual). `tests/test_sources.py` checks that in-memory, "
         "backed h5ad, zarr, Dask (threads) and Dask (`LocalCluster`, 2 workers) give "
         "identical scores on the real 559-cell matrix and a synthetic 50,000-cell matrix, "

@@ -195,8 +195,17 @@ def write_h5ad(
         for start in range(0, n_cells, block_rows):
             stop = min(n_cells, start + block_rows)
             cols, vals, nnz, in_prog = _draw_block(
-                start, stop - start, seed, profile[order], order, prog_cols,
-                profile[prog_cols], np.log(lib), programme_fraction, programme_fold, cap,
+                start,
+                stop - start,
+                seed,
+                profile[order],
+                order,
+                prog_cols,
+                profile[prog_cols],
+                np.log(lib),
+                programme_fraction,
+                programme_fold,
+                cap,
             )
             mask = np.arange(cap)[None, :] < nnz[:, None]
             block_idx, block_val = cols[mask], vals[mask]
@@ -208,8 +217,10 @@ def write_h5ad(
             total_nnz += int(block_val.size)
             prog_cells[start:stop] = in_prog
             if verbose and (start // block_rows) % 10 == 0:
-                print(f"  generated {stop:,} / {n_cells:,} cells ({time.perf_counter() - t0:.0f} s)",
-                      flush=True)
+                print(
+                    f"  generated {stop:,} / {n_cells:,} cells ({time.perf_counter() - t0:.0f} s)",
+                    flush=True,
+                )
         g.create_dataset("indptr", data=indptr)
         obs["planted_programme"] = prog_cells
         ad.io.write_elem(f, "obs", obs)

@@ -26,7 +26,9 @@ EXPECTED_A = {
 @pytest.mark.parametrize("rule", sorted(EXPECTED_A))
 @pytest.mark.parametrize("sparse", [False, True])
 def test_merge_rules(rule, sparse):
-    expr = as_expression(sp.csr_matrix(FRAME.to_numpy()) if sparse else FRAME, var_names=FRAME.columns)
+    expr = as_expression(
+        sp.csr_matrix(FRAME.to_numpy()) if sparse else FRAME, var_names=FRAME.columns
+    )
     merged, groups = merge_duplicate_genes(expr, list(expr.var_names), rule)
     X = merged.X.toarray() if sparse else merged.X
     assert sp.issparse(merged.X) == sparse

@@ -32,7 +32,11 @@ def small() -> pd.DataFrame:
     rng = np.random.default_rng(3)
     genes = [*SETS["stat3_up"], *SETS["emt_dir"]["up"], *SETS["emt_dir"]["down"]]
     genes += [f"BG{i}" for i in range(60)]
-    return pd.DataFrame(rng.gamma(2.0, 1.5, size=(12, len(genes))), index=[f"s{i}" for i in range(12)], columns=genes)
+    return pd.DataFrame(
+        rng.gamma(2.0, 1.5, size=(12, len(genes))),
+        index=[f"s{i}" for i in range(12)],
+        columns=genes,
+    )
 
 
 def test_default_scores_shipped_signatures_with_coverage_and_manifest(tcga_log):
@@ -59,11 +63,15 @@ def test_every_method_runs_through_score_and_is_gene_order_and_set_order_invaria
     base = sigscore.score(small, SETS, method=method)
     assert base.shape == (12, 2) and np.isfinite(base.to_numpy()).all()
     perm = np.random.default_rng(0).permutation(small.shape[1])
-    shuffled = sigscore.score(small.iloc[:, perm], {k: SETS[k] for k in reversed(SETS)}, method=method)
+    shuffled = sigscore.score(
+        small.iloc[:, perm], {k: SETS[k] for k in reversed(SETS)}, method=method
+    )
     pd.testing.assert_frame_equal(shuffled[base.columns], base, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("method", ["singscore", "ucell", "aucell", "mean", "module_score", "zscore"])
+@pytest.mark.parametrize(
+    "method", ["singscore", "ucell", "aucell", "mean", "module_score", "zscore"]
+)
 def test_sparse_equals_dense(small, method):
     dense = sigscore.score(small, SETS, method=method)
     X = sp.csr_matrix(small.to_numpy())
@@ -73,7 +81,9 @@ def test_sparse_equals_dense(small, method):
 
 def test_input_types_agree(small):
     expected = sigscore.score(small, SETS)
-    adata = ad.AnnData(small.to_numpy(), obs=pd.DataFrame(index=small.index), var=pd.DataFrame(index=small.columns))
+    adata = ad.AnnData(
+        small.to_numpy(), obs=pd.DataFrame(index=small.index), var=pd.DataFrame(index=small.columns)
+    )
     from_adata = sigscore.score(adata, SETS)
     from_polars = sigscore.score(pl.from_pandas(small.reset_index(names="sample")), SETS)
     from_rows = sigscore.score(small.T, SETS, genes_axis="rows")
@@ -162,7 +172,9 @@ def test_sample_independence_where_claimed(tcga_log):
     batch = sigscore.score(tcga_log, genes_axis="rows", method="ucell")
     for sample in tcga_log.columns[:3]:
         alone = sigscore.score(tcga_log[[sample]], genes_axis="rows", method="ucell")
-        np.testing.assert_allclose(alone.loc[sample].to_numpy(), batch.loc[sample].to_numpy(), atol=1e-12)
+        np.testing.assert_allclose(
+            alone.loc[sample].to_numpy(), batch.loc[sample].to_numpy(), atol=1e-12
+        )
     gsva = sigscore.score(tcga_log, genes_axis="rows", method="gsva")
     assert gsva.attrs["sigscore"]["manifest"]["sample_independent"] is False
 

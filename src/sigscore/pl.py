@@ -135,7 +135,9 @@ def violin(
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(1.0 + 0.6 * len(groups) * ncols + 1.5 * ncols, 3.0 * nrows),
+        nrows,
+        ncols,
+        figsize=(1.0 + 0.6 * len(groups) * ncols + 1.5 * ncols, 3.0 * nrows),
         squeeze=False,
     )
     for ax, col in zip(axes.ravel(), cols, strict=False):
@@ -189,9 +191,7 @@ def heatmap(
         shown = means.sub(means.mean(axis=1), axis=0).div(sd, axis=0).fillna(0.0)
     elif standard_scale is not None:
         raise UsageError(f"standard_scale must be 'module' or None, not {standard_scale!r}")
-    fig, ax = plt.subplots(
-        figsize=(1.5 + 0.9 * means.shape[1], 1.0 + 0.45 * means.shape[0])
-    )
+    fig, ax = plt.subplots(figsize=(1.5 + 0.9 * means.shape[1], 1.0 + 0.45 * means.shape[0]))
     lim = float(np.nanmax(np.abs(shown.to_numpy()))) or 1.0
     im = ax.imshow(shown.to_numpy(), cmap=cmap, aspect="auto", vmin=-lim, vmax=lim)
     ax.set_xticks(range(means.shape[1]))
@@ -203,9 +203,7 @@ def heatmap(
         for i in range(means.shape[0]):
             for j in range(means.shape[1]):
                 ax.text(j, i, f"{means.iat[i, j]:.2f}", ha="center", va="center", fontsize=7)
-    fig.colorbar(
-        im, ax=ax, label="z-score of group mean" if standard_scale else "mean score"
-    )
+    fig.colorbar(im, ax=ax, label="z-score of group mean" if standard_scale else "mean score")
     fig.tight_layout()
     return _finish(fig, save, show)
 

@@ -37,7 +37,12 @@ from .errors import InputError, UsageError
 
 Block = np.ndarray | sp.csr_matrix
 LOCAL_SCHEDULERS = (
-    "threads", "threading", "sync", "synchronous", "single-threaded", "processes",
+    "threads",
+    "threading",
+    "sync",
+    "synchronous",
+    "single-threaded",
+    "processes",
     "multiprocessing",
 )
 

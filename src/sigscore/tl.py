@@ -292,7 +292,9 @@ def score(
     extra: dict[str, Any] = {"key_added": key_added, "n_jobs": n_jobs if n_jobs else 1}
     if chunk_size is not None:
         extra["chunk_size"] = int(chunk_size)
-    rec = _uns_record(info.get("manifest", {}), info.get("coverage", []), matrix=matrix, extra=extra)
+    rec = _uns_record(
+        info.get("manifest", {}), info.get("coverage", []), matrix=matrix, extra=extra
+    )
     if groupby is not None:
         rec["by_group"] = _group_means(
             pd.DataFrame(frame.to_numpy(), index=target.obs_names, columns=frame.columns),

@@ -41,4 +41,11 @@ def available_methods() -> dict[str, MethodSpec]:
     return {name: get_method(name) for name in METHOD_NAMES}
 
 
-__all__ = ["METHOD_NAMES", "GeneStats", "IndexedSet", "MethodSpec", "available_methods", "get_method"]
+__all__ = [
+    "METHOD_NAMES",
+    "GeneStats",
+    "IndexedSet",
+    "MethodSpec",
+    "available_methods",
+    "get_method",
+]
