@@ -18,8 +18,16 @@ if [ "$minimal" = 0 ]; then
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
       echo "setup: installing Debian packages: ${missing[*]}"
-      apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+      # retried: a transient mirror error or a busy dpkg lock should not fail a CI run
+      for attempt in 1 2 3; do
+        if apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+          apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+          break
+        fi
+        [ "$attempt" = 3 ] && { echo "setup: apt-get failed 3 times" >&2; exit 1; }
+        echo "setup: apt-get failed (attempt $attempt); retrying in 20 s" >&2
+        sleep 20
+      done
     else
       echo "setup: not root; skipping Debian packages ${missing[*]} (tests needing them will skip)" >&2
     fi
