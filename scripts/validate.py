@@ -250,17 +250,10 @@ def synthetic_section(seed: int = 11, n_boot: int = 1000) -> str:
     from sigscore.index import fit, resistance_index
     from sigscore.index_definition import load_index_definition
     from sigscore.signatures import load_signatures
-    from sigscore.synthetic import bulk_cohort
+    from sigscore.synthetic import bulk_cohort, disjoint_modules
 
     sets = load_signatures(load_index_definition().tier).gene_sets()
-    seen: set[str] = set()
-    modules = {}
-    for m in PLANTED:
-        up = tuple(g for g in sets[m].up if g not in seen)
-        seen |= set(up)
-        down = tuple(g for g in sets[m].down if g not in seen)
-        seen |= set(down)
-        modules[m] = (up, down)
+    modules = disjoint_modules(sets, list(PLANTED))
     rows = []
     for n, strength in ((600, 10.0), (200, 10.0), (600, 3.0)):
         cohort = bulk_cohort(

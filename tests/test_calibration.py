@@ -36,17 +36,11 @@ def disjoint_modules() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
     of the calibration, not of the overlap between curated sets.
     """
     from sigscore.signatures import load_signatures
+    from sigscore.synthetic import disjoint_modules as first_module_only
 
-    sets = load_signatures(load_index_definition().tier).gene_sets()
-    seen: set[str] = set()
-    out = {}
-    for m in PLANTED:
-        up = tuple(g for g in sets[m].up if g not in seen)
-        seen |= set(up)
-        down = tuple(g for g in sets[m].down if g not in seen)
-        seen |= set(down)
-        out[m] = (up, down)
-    return out
+    return first_module_only(
+        load_signatures(load_index_definition().tier).gene_sets(), list(PLANTED)
+    )
 
 
 @cache

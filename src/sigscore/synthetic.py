@@ -133,3 +133,24 @@ def _library_for_detected(profile: np.ndarray, target: int) -> float:
         detected = float(np.sum(1.0 - np.exp(-mid * profile)))
         lo, hi = (mid, hi) if detected < target else (lo, mid)
     return float(np.sqrt(lo * hi))
+
+
+def disjoint_modules(
+    gene_sets: Mapping[str, object], names: Sequence[str]
+) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """``{module: (up, down)}`` for ``names``, each gene kept in its first module only.
+
+    ``gene_sets`` maps a module to an object with ``up``/``down`` gene tuples (e.g.
+    ``SignatureSet.gene_sets()``). Genes shared between curated modules would tie their
+    planted activities together; calibration experiments plant independent programmes.
+    """
+    seen: set[str] = set()
+    out: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    for name in names:
+        spec = gene_sets[name]
+        up = tuple(g for g in spec.up if g not in seen)  # type: ignore[attr-defined]
+        seen |= set(up)
+        down = tuple(g for g in spec.down if g not in seen)  # type: ignore[attr-defined]
+        seen |= set(down)
+        out[name] = (up, down)
+    return out
