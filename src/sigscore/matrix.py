@@ -287,42 +287,30 @@ def merge_duplicate_genes(
     counts = np.bincount(codes)
     groups = {int(c): np.flatnonzero(codes == c) for c in np.flatnonzero(counts > 1)}
     merged = {str(uniques[c]): [str(expr.var_names[i]) for i in cols] for c, cols in groups.items()}
-    if expr.is_lazy and rule != "max_mean":
-        # A row source (backed, zarr, Dask) merges each block as it streams.
-        if rule == "max":
-            X = expr.X.max_columns(codes, len(uniques))
-        else:
-            scale = 1.0 / counts[codes] if rule == "mean" else np.ones(len(codes))
-            X = expr.X.sum_columns(
-                sp.csr_matrix(
-                    (scale, (np.arange(len(codes)), codes)), shape=(len(codes), len(uniques))
-                )
-            )
-    elif rule == "max_mean":
+    if rule == "max_mean":
         means = np.asarray(expr.X.mean(axis=0)).ravel()
         order = np.lexsort((-means, codes))  # within each key, highest mean first
         first = order[np.r_[True, codes[order][1:] != codes[order][:-1]]]
         X = expr.X[:, first[np.argsort(codes[first])]]
-    elif rule in ("sum", "mean"):
+    elif rule == "max":
+        from .sources import _group_max  # sources imports numba: keep it off import time
+
+        # A row source (backed, zarr, Dask) applies the same per-row max to each block.
+        X = (
+            expr.X.max_columns(codes, len(uniques))
+            if expr.is_lazy
+            else _group_max(expr.X, codes, len(uniques))
+        )
+    else:  # sum or mean: one summing matrix, applied in memory or block by block
         scale = 1.0 / counts[codes] if rule == "mean" else np.ones(len(codes))
         agg = sp.csr_matrix(
             (scale, (np.arange(len(codes)), codes)), shape=(len(codes), len(uniques))
         )
-        X = expr.X @ agg
-        X = sp.csr_matrix(X) if sp.issparse(expr.X) else np.asarray(X)
-    else:  # per-sample max: singletons are copied, only duplicated groups are reduced
-        first_col = np.array([np.flatnonzero(codes == c)[0] for c in range(len(uniques))])
-        X = expr.X[:, first_col]
-        X = X.tolil() if sp.issparse(X) else np.array(X, copy=True)
-        for c, cols in groups.items():
-            block = expr.X[:, cols]
-            col_max = (
-                block.max(axis=1).toarray()
-                if sp.issparse(block)
-                else block.max(axis=1, keepdims=True)
-            )
-            X[:, [c]] = col_max
-        X = sp.csr_matrix(X) if sp.issparse(expr.X) else X
+        if expr.is_lazy:
+            X = expr.X.sum_columns(agg)
+        else:
+            X = expr.X @ agg
+            X = sp.csr_matrix(X) if sp.issparse(expr.X) else np.asarray(X)
     out = Expression(
         X,
         expr.obs_names,
