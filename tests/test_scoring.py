@@ -98,6 +98,13 @@ def test_chunked_rows_equal_one_chunk(small):
     np.testing.assert_array_equal(chunked.to_numpy(), whole.to_numpy())
 
 
+@pytest.mark.parametrize("bad", [0, -1, 2.5])
+def test_invalid_chunk_size_is_a_usage_error(small, bad):
+    # -1 used to yield empty row blocks and a raw numpy ValueError when results were stored
+    with pytest.raises(UsageError, match="chunk_size"):
+        sigscore.score(small, SETS, method="ucell", chunk_size=bad)
+
+
 def test_aliases_and_duplicates_after_harmonisation(small):
     renamed = small.rename(columns={"CDH1": "E-cadherin", "STAT3": "stat3"})
     scores = sigscore.score(renamed, SETS)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Literal
 
@@ -223,6 +224,13 @@ def run_method(
     """
     from .sources import as_source, is_lazy
 
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool) or not isinstance(chunk_size, Integral) or chunk_size < 1
+    ):
+        raise UsageError(
+            f"chunk_size must be a whole number of rows ≥ 1 (or None for a size chosen by "
+            f"memory), not {chunk_size!r}"
+        )
     n_obs = X.shape[0]
     kwargs = dict(params)
     if spec.needs_gene_stats or stats is not None:
