@@ -77,19 +77,33 @@ def frame_to_document(df: Any, kind: str) -> dict[str, Any]:
         rec: dict[str, Any] = {"sample": str(name)}
         rec.update({c: _cell(v) for c, v in zip(columns, values, strict=True)})
         rows.append(rec)
-    doc = {
+    return {
         "kind": kind,
         "n_obs": len(rows),
         "columns": columns,
         "rows": rows,
-        "coverage": meta.get("coverage") or [],
-        "manifest": meta.get("manifest") or {},
+        "coverage": _json_safe(meta.get("coverage") or []),
+        "manifest": _json_safe(meta.get("manifest") or {}),
     }
-    return json.loads(json.dumps(doc, default=_cell_default).replace("NaN", "null"))
 
 
-def _cell_default(o: Any) -> Any:
-    return _cell(o)
+def _json_safe(obj: Any) -> Any:
+    """Manifest/coverage → JSON types: NaN/Inf → None, numpy scalars → Python, rest → str.
+
+    Done value by value: a text replace of ``NaN`` in the dumped JSON would also rewrite
+    sample, gene or file names that contain it.
+    """
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, str | bool | int):
+        return obj
+    if hasattr(obj, "item"):
+        return _json_safe(obj.item())
+    return str(obj)
 
 
 def _rename_source(obj: Any, stored: str, shown: str) -> Any:
