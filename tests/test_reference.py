@@ -130,6 +130,8 @@ def test_load_rejects_corrupt_wrong_and_mismatched_files(tmp_path):
         Reference.load(other)
     with pytest.raises(InputError, match="not found"):
         Reference.load(tmp_path / "missing.json")
+    with pytest.raises(InputError, match="cannot read reference file"):
+        Reference.load(tmp_path)  # a folder: was a raw IsADirectoryError
     data = lihc_tpm10()
     path = quiet(Reference.build, data).save(tmp_path / "ok.json")
     obj = json.loads(path.read_text())

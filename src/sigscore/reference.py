@@ -242,6 +242,11 @@ class Reference:
             obj = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise InputError(f"reference file not found: {path}") from None
+        except OSError as exc:  # a folder, no permission, ...
+            raise InputError(
+                f"cannot read reference file {path}: {exc.strerror or exc}; give the path of "
+                "a JSON file saved by Reference.save"
+            ) from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InputError(
                 f"{path}: not a sigscore reference (invalid JSON: {exc}); build one with "
