@@ -235,14 +235,12 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             df, kind = _compute(task, result_dir)
             _progress(result_dir, "writing", 0.9)
-            df.attrs.setdefault("sigscore", {}).setdefault("manifest", {})
+            # Rename once, in the metadata every output (JSON, Parquet, report) is built from.
+            meta = _rename_source(dict(df.attrs.get("sigscore", {})), stored, shown)
+            meta.setdefault("manifest", {})
+            df.attrs["sigscore"] = meta
             extra = {"input_sha256": _sha256(Path(task["files"]["file"])), "input_name": shown}
-            out = _write(
-                df, kind, result_dir, _rename_source(extra, stored, shown), task.get("report", True)
-            )
-        doc_path = result_dir / "result.json"
-        doc = json.loads(doc_path.read_text())
-        doc_path.write_text(json.dumps(_rename_source(doc, stored, shown)))
+            out = _write(df, kind, result_dir, extra, task.get("report", True))
         _progress(result_dir, "done", 1.0)
         return {"ok": True, **out, "seconds": round(time.monotonic() - t0, 3)}
     except TooLargeForSync:

@@ -25,3 +25,27 @@ def test_result_document_nulls_missing_values_but_keeps_names_containing_nan() -
     assert doc["manifest"]["x"] is None
     assert doc["manifest"]["n"] == 3 and isinstance(doc["manifest"]["n"], int)
     assert doc["coverage"] == [{"module": "NaN_module", "fraction": 0.5, "f": None}]
+
+
+def test_every_result_format_shows_the_client_file_name(tmp_path) -> None:
+    import pyarrow.parquet as pq
+
+    from sigscore_service.worker import run_task
+
+    genes = ["IL6", "STAT3", "SOCS3", "JAK2", "IL6ST", "IL6R", "VIM", "CDH1", "MKI67", "TOP2A"]
+    genes += [f"BG{i}" for i in range(40)]
+    up = tmp_path / "up"
+    up.mkdir()
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.random((4, len(genes))), columns=genes, index=list("abcd"))
+    frame.to_csv(up / "file.csv")
+    task = {"files": {"file": str(up / "file.csv")}, "display_name": "patients.csv",
+            "result_dir": str(tmp_path / "res"), "options": {"params": {}}, "report": False}  # fmt: skip
+    result = run_task(task)
+    assert result["ok"], result
+    doc = json.loads((tmp_path / "res" / "result.json").read_text())
+    meta = json.loads(pq.read_schema(tmp_path / "res" / "result.parquet").metadata[b"sigscore"])
+    for manifest in (doc["manifest"], meta["manifest"]):
+        assert manifest["input"]["source"].endswith("patients.csv")
+        assert "file.csv" not in json.dumps(manifest)
+        assert manifest["input_name"] == "patients.csv"
