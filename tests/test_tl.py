@@ -226,3 +226,26 @@ def test_aggregate_pseudobulk_from_counts_layer(cells) -> None:
         got = tl.aggregate(a, groupby="lyz_level", how="pseudobulk", layer="counts")
     assert set(got.index) == {"low", "mid", "high"}
     assert np.isfinite(got["index"]).all()
+
+
+def test_aggregate_pseudobulk_streams_a_backed_file_like_in_memory(cells, tmp_path) -> None:
+    import anndata as ad
+
+    a = cells.copy()
+    a.X = a.layers["counts"].copy()  # pseudobulk sums raw counts
+    del a.layers["counts"]
+    a.obs = a.obs[["lyz_level"]]
+    path = tmp_path / "counts.h5ad"
+    a.write_h5ad(path)
+    backed = ad.read_h5ad(path, backed="r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = tl.aggregate(a, groupby="lyz_level", how="pseudobulk")
+        got = tl.aggregate(backed, groupby="lyz_level", how="pseudobulk")
+    np.testing.assert_allclose(got["index"].to_numpy(), want["index"].to_numpy(), atol=1e-12)
+    np.testing.assert_array_equal(got["n_cells"].to_numpy(), want["n_cells"].to_numpy())
+
+
+def test_aggregate_unknown_mask_column_is_a_usage_error(cells) -> None:
+    with pytest.raises(UsageError, match="mask column 'malignant' not found"):
+        tl.aggregate(cells.copy(), groupby="lyz_level", mask="malignant")

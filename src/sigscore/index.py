@@ -913,8 +913,15 @@ def aggregate(
     indicator = sp.csr_matrix(
         (np.ones(rows.size), (codes, rows)), shape=(labels.size, expr.shape[0])
     )
-    summed = indicator @ expr.X
-    summed = summed.toarray() if sp.issparse(summed) else np.asarray(summed)
+    # Sum counts per group block by block, so backed/zarr/Dask matrices stream from disk.
+    from .scoring import chunk_rows_for
+    from .sources import as_source
+
+    src = as_source(expr.X)
+    summed = np.zeros((labels.size, expr.shape[1]))
+    for block_rows, block in src.iter_chunks(chunk_rows_for(src)):
+        part = indicator[:, block_rows] @ block
+        summed += part.toarray() if sp.issparse(part) else np.asarray(part)
     if np.nanmin(summed) < 0:
         raise InputError("pseudobulk needs non-negative counts; pass layer=... with raw counts")
     n_cells = np.bincount(codes, minlength=labels.size)

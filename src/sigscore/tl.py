@@ -436,6 +436,11 @@ def aggregate(
     _check_adata(adata, "aggregate")
     groups = _groups_of(adata, groupby)
     if isinstance(mask, str):
+        if mask not in adata.obs:
+            raise UsageError(
+                f"mask column {mask!r} not found in adata.obs; give a boolean obs column "
+                "(e.g. malignant cells) or a boolean array"
+            )
         mask = adata.obs[mask].to_numpy()
     stored = f"{key_added}_contrib" in adata.obsm and f"{key_added}_index" in adata.obs
     if how == "mean" and stored:
