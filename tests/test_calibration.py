@@ -115,3 +115,11 @@ def test_fit_rejects_single_class_labels():
     _, scores = planted_cohort()
     with pytest.raises(InputError, match="each class"):
         fit(scores, np.zeros(len(scores), int), n_boot=10)
+
+
+def test_fit_rejects_scores_that_are_all_constant():
+    _, scores = planted_cohort()
+    flat = pd.DataFrame(0.25, index=scores.index, columns=scores.columns)
+    labels = np.arange(len(flat)) % 2
+    with pytest.raises(InputError, match="every module score is constant"):
+        fit(flat, labels, n_boot=10)

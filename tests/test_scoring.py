@@ -213,3 +213,10 @@ def test_zscore_with_reference_stats_is_rowwise_and_sample_independent(small):
     plain = sigscore.score(small, SETS, method="zscore")
     assert plain.attrs["sigscore"]["manifest"]["sample_independent"] is False
     np.testing.assert_allclose(plain.to_numpy(), batch.to_numpy(), atol=1e-10)
+
+
+def test_empty_matrix_is_an_input_error(small):
+    with pytest.raises(InputError, match="the matrix is empty"):
+        sigscore.score(small.iloc[:0], SETS)
+    with pytest.raises(InputError, match="the matrix is empty"):
+        sigscore.score(small.iloc[:, :0], SETS)

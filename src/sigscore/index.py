@@ -548,6 +548,11 @@ def fit(
     if constant:
         notes.append(f"constant module score(s) left out: {', '.join(constant)}")
         X = X.drop(columns=constant)
+    if X.shape[1] == 0:
+        raise InputError(
+            "every module score is constant across these samples, so there is nothing to "
+            "calibrate; check that the samples differ and that the modules were found"
+        )
     model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     oof = cross_val_predict(model, X.to_numpy(), y, cv=splitter, method="predict_proba")[:, 1]

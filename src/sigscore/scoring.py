@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from . import __version__
 from .coverage import CoveragePolicy, CoverageReport, build_report
-from .errors import CoverageError, UsageError
+from .errors import CoverageError, InputError, UsageError
 from .matrix import Expression, as_expression, check_finite, merge_duplicate_genes
 from .methods import GeneStats, IndexedSet, MethodSpec, get_method
 
@@ -118,6 +118,11 @@ def prepare(
         var_names=var_names,
         obs_names=obs_names,
     )
+    if expr.shape[0] == 0 or expr.shape[1] == 0:
+        raise InputError(
+            f"{expr.source}: the matrix is empty ({expr.shape[0]} samples × {expr.shape[1]} genes); "
+            "nothing to score"
+        )
     check_finite(expr)
     sigset = resolve_signatures(gene_sets, tier)
     expr, present, used_id_type = harmonise_columns(expr, id_type)
