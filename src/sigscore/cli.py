@@ -563,11 +563,12 @@ def score(
     from .scoring import score as score_fn
 
     paths, method, tier, params = _checked_args(inputs, method, tier, param, DEFAULT_METHOD)
+    sigset = _load_sigset(tier, signatures)  # read once, not once per input
 
     def one(expr: Any) -> Any:
         df = score_fn(
             expr,
-            str(signatures) if signatures is not None else None,
+            sigset,
             method,
             tier=tier,
             id_type=id_type,
@@ -599,16 +600,16 @@ def _log_coverage(df: Any) -> None:
 def compute_index(
     expr: Any,
     *,
-    signatures: Path | None = None,
+    signatures: Any = None,
     method: str | None = None,
-    reference: Path | None = None,
-    definition: Path | None = None,
+    reference: Any = None,
+    definition: Any = None,
     tier: str = "extended",
     progress: bool | None = None,
     min_genes: int | None = None,
     params: dict[str, Any] | None = None,
 ) -> Any:
-    """``sigscore.resistance_index`` with CLI arguments (paths passed as strings)."""
+    """``sigscore.resistance_index`` with CLI arguments (paths, or objects already loaded)."""
     from .index import resistance_index
 
     kw: dict[str, Any] = {}
@@ -621,10 +622,10 @@ def compute_index(
     kw.update(params or {})
     return resistance_index(
         expr,
-        signatures=str(signatures) if signatures is not None else None,
+        signatures=str(signatures) if isinstance(signatures, Path) else signatures,
         method=method,
-        reference=str(reference) if reference is not None else None,
-        definition=str(definition) if definition is not None else None,
+        reference=str(reference) if isinstance(reference, Path) else reference,
+        definition=str(definition) if isinstance(definition, Path) else definition,
         **kw,
     )
 
@@ -659,14 +660,21 @@ def index(
 ) -> None:
     """Sorafenib-resistance index per sample, with per-module contributions and flags."""
     paths, method, tier, params = _checked_args(inputs, method, tier, param)
+    # read the signature set, definition and reference once, not once per input
+    from .index import get_definition
+    from .reference import Reference
+
+    sigset = _load_sigset(tier, signatures) if signatures is not None else None
+    definition_obj = get_definition(str(definition) if definition is not None else None, sigset)
+    reference_obj = Reference.load(reference) if reference is not None else None
 
     def one(expr: Any) -> Any:
         return compute_index(
             expr,
-            signatures=signatures,
+            signatures=sigset,
             method=method,
-            reference=reference,
-            definition=definition,
+            reference=reference_obj,
+            definition=definition_obj,
             tier=tier,
             progress=progress,
             min_genes=min_genes,
