@@ -354,6 +354,10 @@ class Dispatcher:
         """Graceful shutdown: stop claiming, wait for running jobs, re-queue the rest."""
         self.stopping = True
         if self.task is not None:
+            # Let the current tick end (the loop checks `stopping`): cancelling it inside
+            # `claim` would leave the rows it claimed `running` but unknown to `self.running`.
+            # Cancel only a tick that hangs (a stuck database).
+            await asyncio.wait({self.task}, timeout=self.s.poll_interval_s + 30.0)
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.task
