@@ -50,33 +50,12 @@ def benchmark_genes(n_genes: int) -> tuple[list[str], list[str]]:
 
     Returns ``(genes, programme)``; the programme is the IL-6/JAK/STAT3 module's genes.
     """
-    import yaml
+    from sigscore.signatures import load_signatures
+    from sigscore.synthetic import signature_gene_universe
 
-    from sigscore.genes import protein_coding_symbols
-
-    sig_genes: list[str] = []
-    programme: list[str] = []
-    for path in sorted((REPO / "signatures").glob("*.yaml")):
-        doc = yaml.safe_load(path.read_text()) or {}
-        for entry in doc.get("genes", []) or []:
-            sym = entry.get("symbol") if isinstance(entry, dict) else None
-            if sym:
-                sig_genes.append(sym)
-                if doc.get("name") == "il6_jak_stat3":
-                    programme.append(sym)
-    genes = list(dict.fromkeys(sig_genes))
-    seen = set(genes)
-    for sym in protein_coding_symbols():
-        if len(genes) >= n_genes:
-            break
-        if sym not in seen:
-            genes.append(sym)
-            seen.add(sym)
-    i = 0
-    while len(genes) < n_genes:  # only if the table had too few symbols
-        genes.append(f"SYNTHETIC{i:05d}")
-        i += 1
-    return sorted(genes[:n_genes]), programme
+    il6 = load_signatures(tier="extended")["il6_jak_stat3"]
+    programme = [g.symbol for g in il6.genes]
+    return sorted(signature_gene_universe(n_genes)), programme
 
 
 def dataset(workdir: Path, n_cells: int, n_genes: int, detected: int) -> Path:

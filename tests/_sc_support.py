@@ -114,21 +114,9 @@ def indexed_sets(adata: object, gene_sets: dict[str, list[str]]) -> list:
 
 def synthetic_genes(n_genes: int) -> list[str]:
     """Every shipped signature gene plus protein-coding symbols up to ``n_genes``."""
-    from sigscore.genes import protein_coding_symbols
-    from sigscore.signatures import load_signatures
+    from sigscore.synthetic import signature_gene_universe
 
-    genes: list[str] = []
-    for spec in load_signatures(tier="extended").gene_sets(context="up").values():
-        genes.extend(list(spec.up) + list(spec.down))
-    genes = list(dict.fromkeys(genes))
-    seen = set(genes)
-    for sym in protein_coding_symbols():
-        if len(genes) >= n_genes:
-            break
-        if sym not in seen:
-            genes.append(sym)
-            seen.add(sym)
-    return genes[:n_genes]
+    return signature_gene_universe(n_genes)
 
 
 def synthetic_sparse(n_cells: int, n_genes: int, density: float, seed: int = 0) -> object:

@@ -154,3 +154,27 @@ def disjoint_modules(
         seen |= set(down)
         out[name] = (up, down)
     return out
+
+
+def signature_gene_universe(n_genes: int) -> list[str]:
+    """Every shipped signature gene (extended tier), then protein-coding symbols, ``n_genes`` in all.
+
+    Synthetic matrices built on this list cover every module fully; should the gene table
+    hold too few symbols, ``SYNTHETIC00000``-style names fill the rest.
+    """
+    from .genes import protein_coding_symbols
+    from .signatures import load_signatures
+
+    genes: list[str] = []
+    for spec in load_signatures(tier="extended").gene_sets(context="up").values():
+        genes.extend([*spec.up, *spec.down])
+    genes = list(dict.fromkeys(genes))
+    seen = set(genes)
+    for sym in protein_coding_symbols():
+        if len(genes) >= n_genes:
+            break
+        if sym not in seen:
+            genes.append(sym)
+            seen.add(sym)
+    genes += [f"SYNTHETIC{i:05d}" for i in range(max(0, n_genes - len(genes)))]
+    return genes[:n_genes]
