@@ -63,7 +63,7 @@ def test_violin_and_box(scored, tmp_path, kind) -> None:
     fig = pl.violin(scored, "lyz_level", kind=kind, save=out)
     assert _is_png(out)
     visible = [ax for ax in fig.axes if ax.get_visible()]
-    assert len(visible) == 1 + scored.obsm["sigscore"].shape[1]  # index + modules
+    assert len(visible) == 1 + scored.obsm["sigscore_index"].shape[1]  # index + modules
 
 
 def test_heatmap(scored, tmp_path) -> None:

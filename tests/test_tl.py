@@ -189,12 +189,14 @@ def test_resistance_index_matches_index_module(cells, tmp_path) -> None:
             ad.AnnData(a.X, obs=a.obs[[]].copy(), var=a.var[[]].copy()), progress=False
         )
     np.testing.assert_allclose(a.obs["sigscore_index"].to_numpy(), ref["index"].to_numpy())
-    contrib = a.obsm["sigscore_contrib"]
+    contrib = a.obsm["sigscore_index_contrib"]
     # contributions add up to the index exactly (per cell)
     np.testing.assert_allclose(
         contrib.sum(axis=1, skipna=True).to_numpy(), a.obs["sigscore_index"].to_numpy()
     )
-    assert a.uns["sigscore"]["index_definition"]["hash"]
+    assert a.uns["sigscore_index"]["index_definition"]["hash"]
+    assert a.uns["sigscore_index"]["step"] == "resistance_index"
+    assert "sigscore" not in a.obsm and "sigscore" not in a.uns  # tl.score's key is untouched
     a.write_h5ad(tmp_path / "idx.h5ad")
     assert "sigscore_index" in ad.read_h5ad(tmp_path / "idx.h5ad").obs
 
@@ -216,7 +218,7 @@ def test_aggregate_mean_matches_index_aggregate(cells) -> None:
     np.testing.assert_allclose(got["index"].to_numpy(), want["index"].to_numpy())
     np.testing.assert_array_equal(got["n_cells"].to_numpy(), want["n_cells"].to_numpy())
     assert got["n_cells"].sum() == a.n_obs
-    assert "sigscore_aggregate" in a.uns
+    assert "sigscore_index_aggregate" in a.uns
 
 
 def test_aggregate_pseudobulk_from_counts_layer(cells) -> None:
@@ -249,3 +251,91 @@ def test_aggregate_pseudobulk_streams_a_backed_file_like_in_memory(cells, tmp_pa
 def test_aggregate_unknown_mask_column_is_a_usage_error(cells) -> None:
     with pytest.raises(UsageError, match="mask column 'malignant' not found"):
         tl.aggregate(cells.copy(), groupby="lyz_level", mask="malignant")
+
+
+# --------------------------------------------------------------------------------------
+# keys: one per step, never overwritten by another step
+# --------------------------------------------------------------------------------------
+def test_index_after_score_keeps_the_score_results(cells) -> None:
+    """README order: tl.score(ucell) then tl.resistance_index must not touch the ucell scores."""
+    a = cells.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tl.score(a, method="ucell", progress=False)
+    ucell = a.obsm["sigscore"].copy()
+    ucell_col = a.obs["sigscore_il6_jak_stat3"].to_numpy().copy()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tl.resistance_index(a, progress=False)
+    assert not [w for w in caught if "replacing" in str(w.message)]
+    pd.testing.assert_frame_equal(a.obsm["sigscore"], ucell)
+    np.testing.assert_array_equal(a.obs["sigscore_il6_jak_stat3"].to_numpy(), ucell_col)
+    assert a.uns["sigscore"]["method"] == "ucell" and a.uns["sigscore"]["step"] == "score"
+    idx = a.uns["sigscore_index"]
+    assert idx["method"] == "singscore" and idx["step"] == "resistance_index"
+    # the index key holds the singscore module scores it used, which differ from ucell's
+    used = a.obsm["sigscore_index"]
+    assert not np.allclose(used["il6_jak_stat3"].to_numpy(), ucell["il6_jak_stat3"].to_numpy())
+    np.testing.assert_array_equal(
+        a.obs["sigscore_index_il6_jak_stat3"].to_numpy(), used["il6_jak_stat3"].to_numpy()
+    )
+    assert set(np.asarray(idx["obs_columns"]).tolist()) >= {
+        "sigscore_index",
+        "sigscore_index_flags",
+        "sigscore_index_il6_jak_stat3",
+    }
+
+
+def test_rerun_with_another_method_replaces_only_its_key_and_says_so(cells) -> None:
+    a = cells.copy()
+    small = {"myeloid": ["LYZ", "CST3", "S100A8", "S100A9"], "t": ["CD3E", "CD3D", "IL7R"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tl.score(a, method="ucell", progress=False)
+        tl.score(a, small, method="mean", key_added="mine", progress=False)
+    ucell = a.obsm["sigscore"].copy()
+    with pytest.warns(
+        UserWarning, match=r"replacing .*key_added='mine' \(score with method mean\)"
+    ):
+        tl.score(a, small, method="ucell", key_added="mine", progress=False)
+    pd.testing.assert_frame_equal(a.obsm["sigscore"], ucell)  # the other key is kept
+    assert a.uns["mine"]["method"] == "ucell" and a.uns["sigscore"]["method"] == "ucell"
+    # a rerun with other sets drops the earlier run's stale module columns
+    with pytest.warns(UserWarning, match="replacing"):
+        tl.score(
+            a, {"b": ["CD79A", "MS4A1", "CD19"]}, method="mean", key_added="mine", progress=False
+        )
+    assert "mine_myeloid" not in a.obs and "mine_b" in a.obs
+    assert list(a.obsm["mine"].columns) == ["b"]
+
+
+def test_same_method_rerun_is_quiet_and_clashing_key_is_refused(cells) -> None:
+    a = cells.copy()
+    sets = {"index": ["LYZ", "CST3", "S100A8", "S100A9"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tl.resistance_index(a, progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tl.resistance_index(a, progress=False)
+    assert not [w for w in caught if "replacing" in str(w.message)]
+    # a module named "index" scored under key "sigscore" would write obs["sigscore_index"]
+    with (
+        pytest.raises(UsageError, match="would overwrite obs columns written under"),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        tl.score(a, sets, method="mean", progress=False)
+    assert a.uns["sigscore_index"]["step"] == "resistance_index"
+
+
+def test_replacement_warning_points_at_the_callers_line(cells) -> None:
+    a = cells.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tl.score(a, method="mean", progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tl.score(a, method="ucell", progress=False)
+    mine = [w for w in caught if "replacing" in str(w.message)]
+    assert mine and mine[0].filename == __file__

@@ -1,7 +1,8 @@
 """Plots of stored sigscore results (``sigscore.tl``), built on scanpy and matplotlib.
 
 Every function reads what :func:`sigscore.tl.score` / :func:`sigscore.tl.resistance_index`
-wrote under ``key_added``, returns the matplotlib ``Figure`` (``fig.axes`` holds the axes),
+wrote under ``key_added`` (default: ``"sigscore"`` when ``tl.score`` ran, else
+``"sigscore_index"``; :func:`contributions` reads ``"sigscore_index"``), returns the matplotlib ``Figure`` (``fig.axes`` holds the axes),
 and writes it to ``save`` (a path; format from the suffix) when given. Nothing is shown
 unless ``show=True``.
 
@@ -36,6 +37,18 @@ def _finish(fig: Any, save: str | Path | None, show: bool) -> Any:
     return fig
 
 
+def _key(adata: Any, key_added: str | None) -> str:
+    """The key to plot: as given, else tl.score's results, else tl.resistance_index's."""
+    if key_added is not None:
+        return key_added
+    from .tl import INDEX_KEY, SCORE_KEY
+
+    for key in (SCORE_KEY, INDEX_KEY):
+        if key in adata.obsm:
+            return key
+    return SCORE_KEY
+
+
 def _scores(adata: Any, key_added: str) -> pd.DataFrame:
     if key_added not in adata.obsm:
         raise UsageError(
@@ -45,15 +58,35 @@ def _scores(adata: Any, key_added: str) -> pd.DataFrame:
     return pd.DataFrame(adata.obsm[key_added], index=adata.obs_names)
 
 
+def _index_column(adata: Any, key_added: str) -> str | None:
+    """The obs column holding the index stored under ``key_added``, or None."""
+    from .tl import index_columns
+
+    try:
+        return index_columns(adata, key_added)["index"]
+    except UsageError:
+        return None
+
+
 def _keys(adata: Any, key_added: str, keys: str | Sequence[str] | None) -> list[str]:
     """obs columns to plot: modules by name, ``"index"``, or obs column names."""
-    index_col = f"{key_added}_index"
+    from .tl import INDEX_KEY
+
+    index_col = _index_column(adata, key_added)
     if keys is None:
-        cols = [index_col] if index_col in adata.obs else []
+        cols = [index_col] if index_col else []
         cols += [f"{key_added}_{m}" for m in _scores(adata, key_added).columns]
         return [c for c in cols if c in adata.obs]
     out = []
     for k in [keys] if isinstance(keys, str) else list(keys):
+        if k == "index":
+            col = index_col or _index_column(adata, INDEX_KEY)
+            if col is None:
+                raise UsageError(
+                    "no resistance index stored; run sigscore.tl.resistance_index(adata) first"
+                )
+            out.append(col)
+            continue
         for cand in (k, f"{key_added}_{k}"):
             if cand in adata.obs:
                 out.append(cand)
@@ -79,7 +112,7 @@ def embedding(
     basis: str = "umap",
     *,
     keys: str | Sequence[str] | None = None,
-    key_added: str = "sigscore",
+    key_added: str | None = None,
     ncols: int = 3,
     cmap: str = "viridis",
     save: str | Path | None = None,
@@ -98,7 +131,7 @@ def embedding(
             f"no embedding {basis!r} in adata.obsm ({', '.join(adata.obsm) or 'none'}); "
             "compute it first (e.g. sc.tl.umap) or pass basis="
         )
-    cols = _keys(adata, key_added, keys)
+    cols = _keys(adata, _key(adata, key_added), keys)
     fig = sc.pl.embedding(
         adata,
         basis=basis,
@@ -117,7 +150,7 @@ def violin(
     groupby: str,
     *,
     keys: str | Sequence[str] | None = None,
-    key_added: str = "sigscore",
+    key_added: str | None = None,
     kind: str = "violin",
     ncols: int = 3,
     save: str | Path | None = None,
@@ -128,6 +161,7 @@ def violin(
 
     if kind not in ("violin", "box"):
         raise UsageError(f"kind must be 'violin' or 'box', not {kind!r}")
+    key_added = _key(adata, key_added)
     cols = _keys(adata, key_added, keys)
     labels = _labels(adata, groupby)
     groups = [str(c) for c in labels.cat.categories if (labels == c).any()]
@@ -164,7 +198,7 @@ def heatmap(
     adata: Any,
     groupby: str,
     *,
-    key_added: str = "sigscore",
+    key_added: str | None = None,
     standard_scale: str | None = "module",
     cmap: str = "RdBu_r",
     annotate: bool = True,
@@ -179,9 +213,11 @@ def heatmap(
     """
     import matplotlib.pyplot as plt
 
+    key_added = _key(adata, key_added)
     scores = _scores(adata, key_added)
-    if f"{key_added}_index" in adata.obs:
-        scores = scores.assign(index=adata.obs[f"{key_added}_index"].to_numpy())
+    index_col = _index_column(adata, key_added)
+    if index_col is not None:
+        scores = scores.assign(index=adata.obs[index_col].to_numpy())
     labels = _labels(adata, groupby)
     means = scores.groupby(labels.to_numpy(), observed=True).mean().T  # modules × groups
     means = means.dropna(how="all")
@@ -211,7 +247,7 @@ def heatmap(
 def contributions(
     adata: Any,
     *,
-    key_added: str = "sigscore",
+    key_added: str = "sigscore_index",
     groupby: str | None = None,
     samples: Sequence[str] | None = None,
     max_samples: int = 30,
@@ -228,14 +264,11 @@ def contributions(
     """
     import matplotlib.pyplot as plt
 
-    ckey = f"{key_added}_contrib"
-    if ckey not in adata.obsm or f"{key_added}_index" not in adata.obs:
-        raise UsageError(
-            f"no resistance index under {key_added!r}; run sigscore.tl.resistance_index"
-            f"(adata, key_added={key_added!r}) first"
-        )
-    contrib = pd.DataFrame(adata.obsm[ckey], index=adata.obs_names)
-    index = pd.Series(adata.obs[f"{key_added}_index"].to_numpy(), index=adata.obs_names)
+    from .tl import index_columns
+
+    cols = index_columns(adata, key_added)
+    contrib = pd.DataFrame(adata.obsm[cols["contrib"]], index=adata.obs_names)
+    index = pd.Series(adata.obs[cols["index"]].to_numpy(), index=adata.obs_names)
     if groupby is not None:
         labels = _labels(adata, groupby).to_numpy()
         contrib = contrib.groupby(labels, observed=True).mean()

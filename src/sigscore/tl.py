@@ -2,15 +2,22 @@
 
 They follow scverse conventions: the AnnData comes first, every option is keyword-only,
 results are written into the object (``copy=False``, returns None) or into a copy that is
-returned (``copy=True``), and ``key_added`` names what was written:
+returned (``copy=True``), and ``key_added`` names what was written. Each step has its own
+default key, so the steps never overwrite each other:
 
-* ``adata.obsm[key_added]`` — module scores (DataFrame, cells × modules);
-* ``adata.obs[f"{key_added}_{module}"]`` — one column per module;
-* ``adata.obs[f"{key_added}_index"]`` and ``adata.obsm[f"{key_added}_contrib"]`` — the
-  resistance index and its per-module contributions (:func:`resistance_index`);
-* ``adata.uns[key_added]`` — parameters, package versions, signature hash, which matrix was
-  scored, the coverage table, and the full manifest as JSON; all of it survives
-  ``adata.write_h5ad`` and ``anndata.read_h5ad``.
+* :func:`score` (``key_added="sigscore"``): ``adata.obsm[key]`` — module scores
+  (DataFrame, cells × modules) — and ``adata.obs[f"{key}_{module}"]``, one column each;
+* :func:`resistance_index` (``key_added="sigscore_index"``): ``adata.obs[key]`` — the index
+  — with ``obs[f"{key}_flags"]``, ``obs[f"{key}_modules_used"]`` (and ``obs[f"{key}_pct"]``
+  with a reference), the module scores it used in ``obsm[key]`` / ``obs[f"{key}_{module}"]``
+  and their signed contributions in ``obsm[f"{key}_contrib"]``;
+* ``adata.uns[key]`` for each key — the step, parameters, package versions, signature hash,
+  which matrix was scored, the coverage table, the obs/obsm entries written, and the full
+  manifest as JSON; all of it survives ``adata.write_h5ad`` and ``anndata.read_h5ad``.
+
+Running a step again under the same key replaces that key's entries only (stale module
+columns of the earlier run are removed) and warns when the method or step changed; a key
+whose columns would overwrite another sigscore key's columns is refused.
 
 The matrix scored is ``.X`` unless ``layer=`` or ``use_raw=True`` says otherwise:
 ``use_raw=None`` never switches to ``.raw`` silently (cf. cellrank#746), and ``uns`` records
@@ -23,7 +30,9 @@ workers (``Client("tcp://scheduler:8786")`` for a cluster).
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import metadata
@@ -35,6 +44,10 @@ import pandas as pd
 from .errors import UsageError
 
 __all__ = ["aggregate", "resistance_index", "score"]
+
+SCORE_KEY = "sigscore"
+INDEX_KEY = "sigscore_index"
+_log = logging.getLogger("sigscore")
 
 
 # --------------------------------------------------------------------------------------
@@ -223,6 +236,76 @@ def _groups_of(adata: Any, groupby: str | Sequence[str]) -> pd.Series:
 
 
 # --------------------------------------------------------------------------------------
+# where results go: one key per step, never two steps in the same obs columns
+# --------------------------------------------------------------------------------------
+def _owned_columns(adata: Any) -> dict[str, str]:
+    """obs column → the sigscore key that wrote it (from the ``uns`` records)."""
+    owners: dict[str, str] = {}
+    for key, rec in adata.uns.items():
+        if isinstance(rec, dict) and "obs_columns" in rec and "step" in rec:
+            for col in np.asarray(rec["obs_columns"]).tolist():
+                owners[str(col)] = str(key)
+    return owners
+
+
+def _release_key(adata: Any, key: str, step: str, method: str, stacklevel: int) -> None:
+    """Remove what an earlier run wrote under ``key``; say so when it was another run."""
+    old = adata.uns.get(key)
+    if not isinstance(old, dict) or "step" not in old:
+        if key in adata.obsm or key in adata.uns:
+            warnings.warn(
+                f"sigscore.tl.{step}: replacing adata.obsm/uns[{key!r}] written by something "
+                "else; pass key_added= to keep it",
+                UserWarning,
+                stacklevel=stacklevel,
+            )
+        return
+    before = f"{old.get('step')} with method {old.get('method')}"
+    now = f"{step} with method {method}"
+    message = (
+        f"sigscore.tl.{step}: replacing the results under key_added={key!r} ({before}) by "
+        f"{now}; other keys are kept (pass key_added= to keep both)"
+    )
+    if before != now:
+        warnings.warn(message, UserWarning, stacklevel=stacklevel)
+    else:
+        _log.info(message)
+    for col in np.asarray(old.get("obs_columns", [])).tolist():
+        if col in adata.obs:
+            del adata.obs[col]
+    for name in np.asarray(old.get("obsm_keys", [])).tolist():
+        if name in adata.obsm:
+            del adata.obsm[name]
+
+
+def _check_free(adata: Any, key: str, columns: Sequence[str], step: str, stacklevel: int) -> None:
+    """Refuse to overwrite another sigscore key's columns; warn about foreign ones."""
+    owners = _owned_columns(adata)
+    clash = sorted({owners[c] for c in columns if owners.get(c, key) != key})
+    if clash:
+        raise UsageError(
+            f"sigscore.tl.{step}(key_added={key!r}) would overwrite obs columns written under "
+            f"key_added={clash[0]!r}; choose another key_added"
+        )
+    foreign = [c for c in columns if c in adata.obs and c not in owners]
+    if foreign:
+        warnings.warn(
+            f"sigscore.tl.{step}: overwriting obs column(s) {', '.join(foreign[:5])} that "
+            "sigscore did not write; pass key_added= to keep them",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def _module_frame(adata: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        frame.to_numpy(dtype=np.float64),
+        index=adata.obs_names.copy(),
+        columns=[str(c) for c in frame.columns],
+    )
+
+
+# --------------------------------------------------------------------------------------
 # tools
 # --------------------------------------------------------------------------------------
 def score(
@@ -232,7 +315,7 @@ def score(
     *,
     layer: str | None = None,
     use_raw: bool | None = None,
-    key_added: str = "sigscore",
+    key_added: str = SCORE_KEY,
     groupby: str | Sequence[str] | None = None,
     chunk_size: int | None = None,
     copy: bool = False,
@@ -256,7 +339,8 @@ def score(
         The matrix to score: ``.X`` by default; ``use_raw=None`` means ``.X`` (never a
         silent switch to ``.raw``).
     key_added
-        Prefix of everything written (see the module docstring).
+        Where the results go (see the module docstring); rerunning under the same key
+        replaces only that key's entries.
     groupby
         obs column(s): also store per-group mean scores in ``uns[key_added]["by_group"]``.
     chunk_size
@@ -276,11 +360,12 @@ def score(
 
     target = _prepare_target(adata, copy, "score")
     matrix, raw = _matrix_label(target, layer, use_raw)
+    method = method or DEFAULT_METHOD
     with _threads(n_jobs):
         frame = score_frame(
             target,
             signatures,
-            method or DEFAULT_METHOD,
+            method,
             layer=layer,
             use_raw=raw,
             chunk_size=chunk_size,
@@ -288,31 +373,29 @@ def score(
             **kwargs,
         )
     info = frame.attrs.get("sigscore", {})
-    _store_scores(target, frame, key_added)
-    extra: dict[str, Any] = {"key_added": key_added, "n_jobs": n_jobs if n_jobs else 1}
+    scores = _module_frame(target, frame)
+    columns = [f"{key_added}_{c}" for c in scores.columns]
+    _check_free(target, key_added, columns, "score", stacklevel=3)
+    _release_key(target, key_added, "score", method, stacklevel=3)
+    target.obsm[key_added] = scores
+    for col, name in zip(scores.columns, columns, strict=True):
+        target.obs[name] = scores[col].to_numpy()
+    extra: dict[str, Any] = {
+        "step": "score",
+        "key_added": key_added,
+        "n_jobs": n_jobs if n_jobs else 1,
+        "obs_columns": columns,
+        "obsm_keys": [key_added],
+    }
     if chunk_size is not None:
         extra["chunk_size"] = int(chunk_size)
     rec = _uns_record(
         info.get("manifest", {}), info.get("coverage", []), matrix=matrix, extra=extra
     )
     if groupby is not None:
-        rec["by_group"] = _group_means(
-            pd.DataFrame(frame.to_numpy(), index=target.obs_names, columns=frame.columns),
-            _groups_of(target, groupby),
-        )
+        rec["by_group"] = _group_means(scores, _groups_of(target, groupby))
     target.uns[key_added] = rec
     return target if copy else None
-
-
-def _store_scores(adata: Any, frame: pd.DataFrame, key_added: str) -> None:
-    scores = pd.DataFrame(
-        frame.to_numpy(dtype=np.float64),
-        index=adata.obs_names.copy(),
-        columns=[str(c) for c in frame.columns],
-    )
-    adata.obsm[key_added] = scores
-    for col in scores.columns:
-        adata.obs[f"{key_added}_{col}"] = scores[col].to_numpy()
 
 
 def resistance_index(
@@ -324,7 +407,7 @@ def resistance_index(
     reference: Any = None,
     layer: str | None = None,
     use_raw: bool | None = None,
-    key_added: str = "sigscore",
+    key_added: str = INDEX_KEY,
     chunk_size: int | None = None,
     copy: bool = False,
     n_jobs: int | None = 1,
@@ -333,10 +416,12 @@ def resistance_index(
 ) -> Any:
     """The resistance index per cell (:func:`sigscore.index.resistance_index`), stored.
 
-    Writes ``obs[f"{key_added}_index"]`` (and ``_pct_index`` with a ``reference``),
-    ``obs[f"{key_added}_index_flags"]``, module scores as :func:`score` does, their signed
-    weighted contributions in ``obsm[f"{key_added}_contrib"]`` (they add up to the index
-    exactly), and ``uns[key_added]`` with the index definition (name, version, hash).
+    Writes ``obs[key_added]`` (the index; default ``"sigscore_index"``), ``obs[f"{key}_pct"]``
+    with a ``reference``, ``obs[f"{key}_flags"]`` and ``obs[f"{key}_modules_used"]``; the
+    module scores it used in ``obsm[key]`` and ``obs[f"{key}_{module}"]``; their signed
+    weighted contributions in ``obsm[f"{key}_contrib"]`` (they add up to the index exactly);
+    and ``uns[key]`` with the index definition (name, version, hash). Results of
+    :func:`score` (key ``"sigscore"``) are left as they are.
     """
     from .index import resistance_index as index_frame
 
@@ -355,12 +440,34 @@ def resistance_index(
             progress=resolve_progress(progress),
             **kwargs,
         )
-    _store_index(target, frame, key_added)
     info = frame.attrs.get("sigscore", {})
     man = info.get("manifest", {})
+    modules = [c[len("score_") :] for c in frame.columns if c.startswith("score_")]
+    scores = _module_frame(target, frame[[f"score_{m}" for m in modules]].set_axis(modules, axis=1))
+    contrib = _module_frame(
+        target, frame[[f"contrib_{m}" for m in modules]].set_axis(modules, axis=1)
+    )
+    values = {
+        key_added: frame["index"].to_numpy(dtype=np.float64),
+        f"{key_added}_flags": frame["flags"].astype(str).to_numpy(),
+        f"{key_added}_modules_used": frame["modules_used"].astype(str).to_numpy(),
+    }
+    if "pct_index" in frame:
+        values[f"{key_added}_pct"] = frame["pct_index"].to_numpy(dtype=np.float64)
+    values.update({f"{key_added}_{m}": scores[m].to_numpy() for m in modules})
+    step_method = str(man.get("method", method or ""))
+    _check_free(target, key_added, list(values), "resistance_index", stacklevel=3)
+    _release_key(target, key_added, "resistance_index", step_method, stacklevel=3)
+    target.obsm[key_added] = scores
+    target.obsm[f"{key_added}_contrib"] = contrib
+    for name, col in values.items():
+        target.obs[name] = col
     extra: dict[str, Any] = {
+        "step": "resistance_index",
         "key_added": key_added,
         "n_jobs": n_jobs if n_jobs else 1,
+        "obs_columns": list(values),
+        "obsm_keys": [key_added, f"{key_added}_contrib"],
         "index_definition": {
             k: v for k, v in (man.get("index_definition") or {}).items() if k != "modules"
         },
@@ -372,37 +479,48 @@ def resistance_index(
     return target if copy else None
 
 
-def _store_index(adata: Any, frame: pd.DataFrame, key_added: str) -> None:
-    modules = [c[len("score_") :] for c in frame.columns if c.startswith("score_")]
-    scores = frame[[f"score_{m}" for m in modules]].set_axis(modules, axis=1)
-    contrib = frame[[f"contrib_{m}" for m in modules]].set_axis(modules, axis=1)
-    _store_scores(adata, scores, key_added)
-    adata.obsm[f"{key_added}_contrib"] = pd.DataFrame(
-        contrib.to_numpy(dtype=np.float64), index=adata.obs_names.copy(), columns=modules
-    )
-    adata.obs[f"{key_added}_index"] = frame["index"].to_numpy(dtype=np.float64)
-    if "pct_index" in frame:
-        adata.obs[f"{key_added}_pct_index"] = frame["pct_index"].to_numpy(dtype=np.float64)
-    adata.obs[f"{key_added}_index_flags"] = frame["flags"].astype(str).to_numpy()
-    adata.obs[f"{key_added}_modules_used"] = frame["modules_used"].astype(str).to_numpy()
+def index_columns(adata: Any, key_added: str = INDEX_KEY) -> dict[str, str]:
+    """Where :func:`resistance_index` stored its results under ``key_added``.
 
-
-def index_frame_from_adata(adata: Any, key_added: str = "sigscore") -> pd.DataFrame:
-    """Rebuild the per-cell index table stored by :func:`resistance_index`."""
-    need = [f"{key_added}_index", f"{key_added}_index_flags"]
-    if any(c not in adata.obs for c in need) or f"{key_added}_contrib" not in adata.obsm:
+    Keys ``index``, ``flags``, ``modules_used``, ``pct`` (obs columns), ``scores`` and
+    ``contrib`` (obsm keys). Files written before the per-step keys (index in
+    ``obs[f"{key}_index"]``) are read too.
+    """
+    cols = {
+        "index": key_added,
+        "flags": f"{key_added}_flags",
+        "modules_used": f"{key_added}_modules_used",
+        "pct": f"{key_added}_pct",
+        "scores": key_added,
+        "contrib": f"{key_added}_contrib",
+    }
+    if key_added not in adata.obs and f"{key_added}_index" in adata.obs:
+        cols.update(  # layout of sigscore ≤ 0.1.0: the index lived next to tl.score's results
+            index=f"{key_added}_index",
+            flags=f"{key_added}_index_flags",
+            pct=f"{key_added}_pct_index",
+        )
+    if cols["index"] not in adata.obs or cols["contrib"] not in adata.obsm:
         raise UsageError(
             f"no resistance index under key {key_added!r}; run sigscore.tl.resistance_index"
             f"(adata, key_added={key_added!r}) first"
         )
-    contrib = pd.DataFrame(adata.obsm[f"{key_added}_contrib"], index=adata.obs_names)
-    scores = pd.DataFrame(adata.obsm[key_added], index=adata.obs_names)
+    return cols
+
+
+def index_frame_from_adata(adata: Any, key_added: str = INDEX_KEY) -> pd.DataFrame:
+    """Rebuild the per-cell index table stored by :func:`resistance_index`."""
+    cols = index_columns(adata, key_added)
+    contrib = pd.DataFrame(adata.obsm[cols["contrib"]], index=adata.obs_names)
+    scores = pd.DataFrame(
+        adata.obsm.get(cols["scores"], contrib.iloc[:, :0]), index=adata.obs_names
+    )
     out = pd.DataFrame(index=adata.obs_names.copy())
-    out["index"] = adata.obs[f"{key_added}_index"].to_numpy()
+    out["index"] = adata.obs[cols["index"]].to_numpy()
     out["modules_used"] = adata.obs.get(
-        f"{key_added}_modules_used", pd.Series("", index=adata.obs_names)
+        cols["modules_used"], pd.Series("", index=adata.obs_names)
     ).to_numpy()
-    out["flags"] = adata.obs[f"{key_added}_index_flags"].to_numpy()
+    out["flags"] = adata.obs[cols["flags"]].to_numpy()
     for m in contrib.columns:
         out[f"score_{m}"] = scores[m].to_numpy() if m in scores else np.nan
         out[f"contrib_{m}"] = contrib[m].to_numpy()
@@ -418,7 +536,7 @@ def aggregate(
     *,
     how: str = "mean",
     mask: Any = None,
-    key_added: str = "sigscore",
+    key_added: str = INDEX_KEY,
     layer: str | None = None,
     min_cells: int = 1,
     **kwargs: Any,
@@ -442,8 +560,11 @@ def aggregate(
                 "(e.g. malignant cells) or a boolean array"
             )
         mask = adata.obs[mask].to_numpy()
-    stored = f"{key_added}_contrib" in adata.obsm and f"{key_added}_index" in adata.obs
-    if how == "mean" and stored:
+    try:
+        stored = how == "mean" and bool(index_columns(adata, key_added))
+    except UsageError:
+        stored = False
+    if stored:
         data: Any = index_frame_from_adata(adata, key_added)
         groups = pd.Series(groups.to_numpy(), index=data.index, name=groups.name)
     else:
