@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -48,7 +49,7 @@ from .models import (
 )
 from .problems import Problem
 from .settings import Settings
-from .uploads import Upload, new_upload_dir, receive_json, receive_multipart
+from .uploads import Upload, new_upload_dir, parse_json, receive_json, receive_multipart
 
 log = logging.getLogger("sigscore_service")
 access_log = logging.getLogger("sigscore_service.access")
@@ -142,15 +143,24 @@ def _wanted_format(request: Request, fmt: str | None, allowed: tuple[str, ...]) 
 
 
 # --------------------------------------------------------------------------- auth
-def _auth_dependency(hashes: frozenset[bytes]) -> Any:
+def key_id(digest: bytes) -> str:
+    """The owner id stored with a job: a short hash of the key's SHA-256 (never the key)."""
+    return hashlib.sha256(b"sigscore-job-owner\0" + digest).hexdigest()[:16]
+
+
+def _auth_dependency(hashes: frozenset[bytes], admin: frozenset[bytes] = frozenset()) -> Any:
+    """Checks the key; sets ``request.state.key_id`` (None without keys) and ``is_admin``."""
     header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
     bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
+    hashes = hashes | admin
 
     # defaults (not Annotated): evaluated here, so the closure's locals resolve
     async def check(
+        request: Request,
         key: str | None = Depends(header),
         cred: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
     ) -> None:
+        request.state.key_id, request.state.is_admin = None, False
         if not hashes:
             return
         given = key or (cred.credentials if cred else None)
@@ -163,11 +173,14 @@ def _auth_dependency(hashes: frozenset[bytes]) -> Any:
             )
         digest = hashlib.sha256(given.encode("utf-8", "replace")).digest()
         # compare against every stored hash in constant time (no early exit)
-        ok = False
+        ok = is_admin = False
         for h in hashes:
             ok |= hmac.compare_digest(digest, h)
+        for h in admin:
+            is_admin |= hmac.compare_digest(digest, h)
         if not ok:
             raise Problem(403, "the API key is not valid", kind="forbidden")
+        request.state.key_id, request.state.is_admin = key_id(digest), is_admin
 
     return check
 
@@ -176,8 +189,9 @@ def _auth_dependency(hashes: frozenset[bytes]) -> Any:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service (``uvicorn --factory sigscore_service.app:create_app``)."""
     settings = settings or Settings()
-    key_hashes = settings.api_key_hashes()
-    settings = settings.model_copy(update={"api_keys": ""})  # keep only the hashes
+    key_hashes, admin_hashes = settings.api_key_hashes(), settings.admin_key_hashes()
+    # keep only the hashes
+    settings = settings.model_copy(update={"api_keys": "", "admin_api_keys": ""})
     _configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = JobStore(settings)
@@ -288,7 +302,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # ---------------------------------------------------------------- /v1
     v1 = APIRouter(
         prefix="/v1",
-        dependencies=[Depends(_auth_dependency(key_hashes))],
+        dependencies=[Depends(_auth_dependency(key_hashes, admin_hashes))],
         responses=_problem_responses(401, 403, 422),
     )
 
@@ -398,7 +412,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raw: dict[str, Any] = dict(up.fields)
             if "params" in raw:
                 try:
-                    raw["params"] = json.loads(raw["params"])
+                    raw["params"] = parse_json(raw["params"], "the params field")
                 except ValueError as exc:
                     raise Problem(
                         422,
@@ -422,24 +436,92 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "options": opts.model_dump(exclude={"mode"}),
             "files": {k: str(v.path) for k, v in up.files.items()},
             "display_name": up.files["file"].name,
+            "display_names": {k: v.name for k, v in up.files.items()},
             "upload_dir": str(up.directory),
             "max_decompressed_bytes": settings.max_decompressed_bytes,
+            "max_ratio": settings.max_ratio,
+            "ratio_floor_bytes": settings.ratio_floor_bytes,
             "max_cells": settings.max_cells,
         }
 
-    async def _enqueue(request: Request, opts: ScoreOptions, up: Upload) -> JSONResponse:
-        active = await asyncio.to_thread(store.active)
-        if active >= settings.max_queued_jobs:
-            up.cleanup()
-            raise Problem(
-                429,
-                f"the job queue is full ({active} jobs); retry later",
-                kind="queue-full",
-                headers={"Retry-After": str(settings.retry_after_s)},
-            )
-        job = await asyncio.to_thread(
-            store.create, _task(opts, up), up.files["file"].name, up.total_bytes
+    # Admission: queued + running jobs and synchronous requests in progress share one cap,
+    # max_queued_jobs. The lock makes "count, then create" one step (no overshoot).
+    admission = asyncio.Lock()
+    state["sync_inflight"] = 0
+
+    async def _load() -> int:
+        return int(await asyncio.to_thread(store.active)) + int(state["sync_inflight"])
+
+    def _queue_full(n: int) -> Problem:
+        return Problem(
+            429,
+            f"the server is busy ({n} jobs and synchronous requests queued or running; the "
+            f"limit is {settings.max_queued_jobs}); retry later",
+            kind="queue-full",
+            headers={"Retry-After": str(settings.retry_after_s)},
         )
+
+    async def _admit_early() -> None:
+        """A full server refuses at once, before the upload is read."""
+        n = await _load()
+        if n >= settings.max_queued_jobs:
+            raise _queue_full(n)
+
+    @contextlib.asynccontextmanager
+    async def _sync_slot() -> AsyncIterator[None]:
+        state["sync_inflight"] += 1
+        try:
+            async with admission:
+                n = await _load()
+            if n > settings.max_queued_jobs:
+                raise _queue_full(n - 1)
+            yield
+        finally:
+            state["sync_inflight"] -= 1
+
+    def _too_large_for_sync(what: str, **limit: int) -> Problem:
+        return Problem(
+            413,
+            f"{what}, more than this server answers synchronously; submit it as a job "
+            "(POST /v1/jobs, or mode=auto)",
+            kind="too-large-for-sync",
+            **limit,
+        )
+
+    async def _run_sync(d: Dispatcher, task: dict[str, Any]) -> dict[str, Any]:
+        try:
+            fut = d.submit_sync(task)
+            return await asyncio.wait_for(asyncio.wrap_future(fut), settings.sync_timeout_s + 30)
+        except TimeoutError:
+            raise Problem(
+                503,
+                "scoring took too long for a synchronous answer; submit it as a job "
+                "(POST /v1/jobs)",
+                kind="timeout",
+                headers={"Retry-After": str(settings.retry_after_s)},
+            ) from None
+        except BrokenProcessPool:
+            raise Problem(
+                503,
+                "the worker process stopped while scoring (out of memory?); retry, or submit "
+                "the matrix as a job (POST /v1/jobs)",
+                kind="worker-lost",
+                headers={"Retry-After": str(settings.retry_after_s)},
+            ) from None
+
+    async def _enqueue(request: Request, opts: ScoreOptions, up: Upload) -> JSONResponse:
+        try:
+            async with admission:
+                n = await _load()
+                if n >= settings.max_queued_jobs:
+                    raise _queue_full(n)
+                job = await asyncio.to_thread(
+                    store.create, _task(opts, up), up.files["file"].name, up.total_bytes,
+                    getattr(request.state, "key_id", None),
+                )  # fmt: skip
+        except BaseException:
+            up.cleanup()
+            raise
         info = _job_info(job)
         return JSONResponse(
             info.model_dump(), status_code=202, headers={"Location": info.links["self"]}
@@ -503,9 +585,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         format: Annotated[str | None, Query(pattern="^(json|csv|parquet)$")] = None,
     ) -> Response:
         """Score one matrix (multipart ``file`` or a JSON matrix); small inputs are answered
-        at once, large ones become a job (202, ``Location`` = the job)."""
+        at once, large ones become a job (202, ``Location`` = the job). ``mode=sync`` with an
+        input above the synchronous limits (``sync_max_bytes``, ``sync_max_cells``) is 413.
+        Synchronous requests count against the same cap as jobs (429 when full)."""
         d = dispatcher()
         out_fmt = _wanted_format(request, format, ("json", "csv", "parquet"))
+        await _admit_early()
         opts, up = await _parse_request(request)
         small = up.total_bytes <= settings.sync_max_bytes
         if opts.mode == "async" or (opts.mode == "auto" and not small):
@@ -514,25 +599,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         task = _task(opts, up) | {
             "result_dir": str(result_dir),
             "timeout_s": settings.sync_timeout_s,
+            "sync_max_cells": settings.sync_max_cells,
         }
-        if opts.mode == "auto":
-            task["sync_max_cells"] = settings.sync_max_cells
+        to_job = False  # the upload then belongs to the job
         try:
-            fut = d.submit_sync(task)
-            try:
-                res = await asyncio.wait_for(asyncio.wrap_future(fut), settings.sync_timeout_s + 30)
-            except TimeoutError:
-                raise Problem(
-                    503,
-                    "scoring took too long for a synchronous answer; submit "
-                    "it as a job (POST /v1/jobs)",
-                    kind="timeout",
-                    headers={"Retry-After": str(settings.retry_after_s)},
-                ) from None
+            if not small:
+                raise _too_large_for_sync(
+                    f"the upload has {up.total_bytes:,} bytes, more than "
+                    f"{settings.sync_max_bytes:,}",
+                    limit_bytes=settings.sync_max_bytes,
+                )
+            async with _sync_slot():
+                res = await _run_sync(d, task)
             if res.get("too_large_for_sync"):
-                shutil.rmtree(result_dir, ignore_errors=True)
-                keep, up = up, None
-                return await _enqueue(request, opts, keep)
+                if opts.mode == "sync":
+                    raise _too_large_for_sync(
+                        f"the matrix has {int(res['n_cells']):,} values, more than "
+                        f"{settings.sync_max_cells:,}",
+                        limit_cells=settings.sync_max_cells,
+                    )
+                to_job = True
+                return await _enqueue(request, opts, up)
             if not res.get("ok"):
                 p = res["problem"]
                 raise Problem(
@@ -540,7 +627,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
             return await asyncio.to_thread(_result_response, result_dir, out_fmt)
         finally:
-            if up is not None:
+            if not to_job:
                 up.cleanup()
             shutil.rmtree(result_dir, ignore_errors=True)
 
@@ -552,11 +639,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def submit_job(request: Request) -> JSONResponse:
         """Submit a matrix as a job; poll ``GET /v1/jobs/{id}``."""
         dispatcher()
+        await _admit_early()
         opts, up = await _parse_request(request)
         return await _enqueue(request, opts, up)
 
-    def _get_job(job_id: str) -> dict[str, Any]:
+    def _get_job(request: Request, job_id: str) -> dict[str, Any]:
+        """The job, if this caller may see it: with API keys, only the key that created it
+        (and admin keys) do; to any other key it does not exist (404, not 403)."""
         job = store.get(job_id) if len(job_id) == 32 and job_id.isalnum() else None
+        caller = getattr(request.state, "key_id", None)
+        if job is not None and caller is not None and not request.state.is_admin:
+            job = job if job.get("owner") == caller else None
         if job is None:
             raise Problem(404, f"no job {job_id!r} (unknown, deleted or expired)", kind="not-found")
         return job
@@ -564,9 +657,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @v1.get(
         "/jobs/{job_id}", response_model=JobInfo, tags=["jobs"], responses=_problem_responses(404)
     )
-    def get_job(job_id: str) -> JobInfo:
+    def get_job(request: Request, job_id: str) -> JobInfo:
         """State (queued/running/done/failed), progress, and the reason when failed."""
-        return _job_info(_get_job(job_id))
+        return _job_info(_get_job(request, job_id))
 
     @v1.get("/jobs/{job_id}/result", tags=["jobs"],
             responses={200: {"content": result_content | {"text/html": {"schema": {"type": "string"}}},
@@ -578,7 +671,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         format: Annotated[str | None, Query(pattern="^(json|csv|parquet|html)$")] = None,
     ) -> Response:
         """The result as JSON, CSV, Parquet or the HTML report (``?format=`` or ``Accept``)."""
-        job = _get_job(job_id)
+        job = _get_job(request, job_id)
         if job["state"] != "done":
             raise Problem(
                 409,
@@ -590,9 +683,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _result_response(store.result_dir(job_id), fmt)
 
     @v1.delete("/jobs/{job_id}", status_code=204, tags=["jobs"], responses=_problem_responses(404))
-    def delete_job(job_id: str) -> Response:
+    def delete_job(request: Request, job_id: str) -> Response:
         """Delete a job and its files (a running job's result is discarded)."""
-        _get_job(job_id)
+        _get_job(request, job_id)
         store.delete(job_id)
         return Response(status_code=204)
 

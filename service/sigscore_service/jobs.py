@@ -55,6 +55,8 @@ jobs_table = sa.Table(
     sa.Column("input_bytes", sa.BigInteger),
     sa.Column("error", sa.Text),
     sa.Column("summary", sa.Text),
+    # key id of the API key that created the job (a hash, never the key); NULL without keys
+    sa.Column("owner", sa.String(32)),
 )
 
 
@@ -82,6 +84,25 @@ class JobStore:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.db_url)
         metadata.create_all(self.engine)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add columns that stores created by older versions lack (``create_all`` only creates
+        missing tables). A plain ``ALTER TABLE ... ADD COLUMN`` of a nullable column works on
+        SQLite and PostgreSQL; a concurrent start-up that added it first is tolerated."""
+        have = {c["name"] for c in sa.inspect(self.engine).get_columns(jobs_table.name)}
+        for col in jobs_table.columns:
+            if col.name in have:
+                continue
+            ddl = col.type.compile(dialect=self.engine.dialect)
+            try:
+                with self.engine.begin() as c:
+                    c.execute(sa.text(f"ALTER TABLE {jobs_table.name} ADD COLUMN {col.name} {ddl}"))
+            except sa.exc.DBAPIError:
+                fresh = sa.inspect(self.engine).get_columns(jobs_table.name)
+                if col.name not in {c["name"] for c in fresh}:
+                    raise
+            log.info(f"job store: added column {col.name!r} to {jobs_table.name}")
 
     def result_dir(self, job_id: str) -> Path:
         return self.s.data_dir / "results" / job_id
@@ -94,12 +115,15 @@ class JobStore:
         except Exception:
             return False
 
-    def create(self, task: dict[str, Any], input_name: str, input_bytes: int) -> dict[str, Any]:
+    def create(
+        self, task: dict[str, Any], input_name: str, input_bytes: int, owner: str | None = None
+    ) -> dict[str, Any]:
         job_id = uuid.uuid4().hex
         task = {**task, "result_dir": str(self.result_dir(job_id))}
         row = {
             "id": job_id, "state": "queued", "created_at": time.time(), "attempts": 0,
             "task": json.dumps(task), "input_name": input_name, "input_bytes": input_bytes,
+            "owner": owner,
         }  # fmt: skip
         with self.engine.begin() as c:
             c.execute(jobs_table.insert().values(**row))

@@ -76,7 +76,9 @@ class ScoreOptions(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, description="Method parameters.")
     mode: Literal["auto", "sync", "async"] = Field(
         default="auto",
-        description="auto: answer at once when the input is small, else 202 with a job.",
+        description="auto: answer at once when the input is small, else 202 with a job; "
+        "sync: answer at once, or 413 when the input is above the server's synchronous limits "
+        "(bytes or cells); async: always a job.",
     )
 
 

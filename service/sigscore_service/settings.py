@@ -20,6 +20,12 @@ def _default_data_dir() -> Path:
     return Path(base) / "sigscore-service"
 
 
+def _digests(keys: str) -> frozenset[bytes]:
+    return frozenset(
+        hashlib.sha256(k.strip().encode()).digest() for k in keys.split(",") if k.strip()
+    )
+
+
 class Settings(BaseSettings):
     """Operator settings (environment variables ``SIGSCORE_<NAME>``)."""
 
@@ -34,6 +40,11 @@ class Settings(BaseSettings):
         "PostgreSQL: postgresql+psycopg://user@host/db",
     )
     api_keys: str = Field(default="", description="Comma-separated API keys; empty = no auth.")
+    admin_api_keys: str = Field(
+        default="",
+        description="Comma-separated admin API keys: valid keys that see and delete every "
+        "key's jobs (other keys see only their own).",
+    )
     cors_origins: str = Field(default="", description="Comma-separated allowed CORS origins.")
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1, description="Upload size cap.")
     max_decompressed_bytes: int = Field(
@@ -57,7 +68,11 @@ class Settings(BaseSettings):
         default=300.0, gt=0, description="Time limit of a synchronous request."
     )
     workers: int = Field(default=max(1, min(4, (os.cpu_count() or 1))), ge=1)
-    max_queued_jobs: int = Field(default=100, ge=1, description="Queued+running jobs before 429.")
+    max_queued_jobs: int = Field(
+        default=100,
+        ge=1,
+        description="Queued+running jobs plus synchronous requests in progress before 429.",
+    )
     job_timeout_s: float = Field(default=3600.0, gt=0, description="Time limit per job.")
     job_max_attempts: int = Field(
         default=3, ge=1, description="Restarts a job survives before it is failed with a reason."
@@ -75,8 +90,11 @@ class Settings(BaseSettings):
 
     def api_key_hashes(self) -> frozenset[bytes]:
         """SHA-256 digests of the configured keys (the keys themselves are not kept)."""
-        keys = [k.strip() for k in self.api_keys.split(",") if k.strip()]
-        return frozenset(hashlib.sha256(k.encode()).digest() for k in keys)
+        return _digests(self.api_keys)
+
+    def admin_key_hashes(self) -> frozenset[bytes]:
+        """SHA-256 digests of the admin keys."""
+        return _digests(self.admin_api_keys)
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -3,17 +3,22 @@
 The request body is parsed with python-multipart's push parser as it arrives, chunk by chunk,
 so neither the body nor a file is ever held whole in memory. File parts go to a fresh
 server-chosen directory as ``<field><suffix>``: the client's file name is never used as a
-path (only a sanitised copy is kept for messages, and only a whitelisted suffix survives).
+path (only a sanitised copy is kept for messages, and only a whitelisted suffix survives; a
+file without a usable name is called by its role, e.g. "signatures upload").
 
 Bomb guard: a gzip stream is expanded on the fly (bounded ``max_length`` steps) while it is
 written; more than ``max_decompressed_bytes`` out, or an expansion ratio above
 ``max_ratio`` once ``ratio_floor_bytes`` are out, refuses the upload with 413. A zip archive
 is checked from its central directory once written. The readers enforce the same caps again
 when the file is read (bz2/xz and tar are checked there).
+
+JSON (the body, the ``params`` field) is parsed by :func:`parse_json`: nesting deeper than
+``MAX_JSON_DEPTH`` is refused with 400 before any model sees it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
@@ -29,6 +34,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from .problems import Problem
 from .settings import Settings
+from .worker import ROLE_NAMES
 
 FILE_FIELDS = ("file", "signatures", "definition", "reference")
 _SUFFIXES = {
@@ -39,6 +45,8 @@ _SUFFIXES = {
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 40
+#: deepest array/object nesting accepted in JSON (a matrix body needs 4 levels)
+MAX_JSON_DEPTH = 64
 
 
 def display_name(filename: str | None, default: str = "upload") -> str:
@@ -205,7 +213,7 @@ class _Sink:
                 )
             client = filename.decode("utf-8", "replace")
             path = self.up.directory / f"{name}{safe_suffix(client)}"
-            self.saved = SavedFile(path, display_name(client))
+            self.saved = SavedFile(path, display_name(client, ROLE_NAMES[name]))
             self.fh = open(path, "wb")  # noqa: SIM115 - closed in part_end / cleanup
             self.up.files[name] = self.saved
         elif len(self.up.fields) >= MAX_FIELDS:
@@ -328,6 +336,43 @@ async def receive_json(request: Request, settings: Settings) -> Any:
         if len(buf) > cap:
             raise too_large("the JSON body", cap)
     try:
-        return json.loads(bytes(buf))
-    except (ValueError, UnicodeDecodeError) as exc:
+        return await asyncio.to_thread(parse_json, bytes(buf), "the body")
+    except ValueError as exc:  # UnicodeDecodeError too
         raise Problem(400, f"the body is not valid JSON ({exc})", kind="malformed-request") from exc
+
+
+def _deeper_than(obj: Any, limit: int) -> bool:
+    """Whether arrays/objects nest more than ``limit`` levels (an explicit stack, no recursion)."""
+    stack = [(obj, 1)] if isinstance(obj, dict | list) else []
+    while stack:
+        o, depth = stack.pop()
+        if depth > limit:
+            return True
+        items = o.values() if isinstance(o, dict) else o
+        stack.extend((v, depth + 1) for v in items if isinstance(v, dict | list))
+    return False
+
+
+def parse_json(data: bytes | str, what: str) -> Any:
+    """``json.loads`` that refuses nesting deeper than :data:`MAX_JSON_DEPTH` with 400.
+
+    Deeper than the interpreter's recursion limit, the decoder itself gives up
+    (``RecursionError``); between the two, the parsed value is measured before any model or
+    ``json.dumps`` recurses into it. Invalid JSON raises ``ValueError`` for the caller to word.
+    """
+    try:
+        obj = json.loads(data)
+    except RecursionError:
+        obj = None
+        deep = True
+    else:
+        deep = _deeper_than(obj, MAX_JSON_DEPTH)
+    if deep:
+        raise Problem(
+            400,
+            f"{what} nests arrays/objects more than {MAX_JSON_DEPTH} levels deep; send a flat "
+            "document (a matrix needs 4 levels)",
+            kind="malformed-request",
+            max_depth=MAX_JSON_DEPTH,
+        )
+    return obj

@@ -9,20 +9,40 @@ Results (in ``result_dir``): ``result.json`` (columns, rows with exact float val
 shortest round-trip repr — coverage, manifest), ``result.csv``, ``result.parquet`` (manifest
 in the schema metadata under ``sigscore``) and, when the report module is available,
 ``report.html``.
+
+No server path leaves the worker: uploaded files are named by the client's sanitised file name
+(or their role, e.g. "signatures upload"), the shipped signatures by name and version, in
+results and in problems alike (:class:`_Scrub`). Every failure, including a native library's
+panic (``pyo3_runtime.PanicException`` derives from ``BaseException``), comes back as picklable
+problem data: an exception that cannot cross the process boundary would reach the client as
+500 "worker failed (PicklingError)".
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
 import os
+import re
 import signal
 import time
 import warnings
 from pathlib import Path
 from typing import Any
+
+#: how an uploaded file is named when the client gave no usable file name
+ROLE_NAMES = {
+    "file": "matrix upload",
+    "signatures": "signatures upload",
+    "definition": "index definition upload",
+    "reference": "reference upload",
+}
+# absolute directory prefixes left in a message (a last line of defence after the named
+# replacements): "/srv/x/y/name.csv" -> "name.csv"; URLs ("https://doi.org/...") don't match
+_ABS_DIR = re.compile(r"""(?<![^\s'"(=:,\[])/(?:[^\s/'"]+/)+""")
 
 
 class JobTimeout(BaseException):
@@ -35,6 +55,13 @@ class JobTimeout(BaseException):
 
 class TooLargeForSync(Exception):
     """The matrix is above the synchronous threshold: the caller makes it a job."""
+
+    def __init__(self, n_cells: int) -> None:
+        super().__init__(n_cells)
+        self.n_cells = n_cells
+
+
+_SYSTEM_EXIT = (Exception, JobTimeout, KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 def _alarm(_sig: int, _frame: Any) -> None:
@@ -106,31 +133,80 @@ def _json_safe(obj: Any) -> Any:
     return str(obj)
 
 
-def _rename_source(obj: Any, stored: str, shown: str) -> Any:
-    """Show the client's (sanitised) name in messages instead of the server's file name."""
-    if isinstance(obj, str):
-        return obj.replace(stored, shown)
-    if isinstance(obj, dict):
-        return {k: _rename_source(v, stored, shown) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_rename_source(v, stored, shown) for v in obj]
-    return obj
+@functools.cache
+def _shipped_label() -> tuple[str, str]:
+    """(folder of the shipped signatures, how results name them: set name and version)."""
+    from sigscore.signatures import load_signatures, shipped_signatures_dir
+
+    s = load_signatures()
+    return str(shipped_signatures_dir()), f"shipped signatures {s.name} v{s.version}"
+
+
+class _Scrub:
+    """Rewrites server paths in messages and manifests into names the client knows."""
+
+    def __init__(self, task: dict[str, Any]) -> None:
+        files: dict[str, str] = task.get("files") or {}
+        names: dict[str, str] = dict(task.get("display_names") or {})
+        if task.get("display_name"):
+            names.setdefault("file", task["display_name"])
+        self.shown = {role: names.get(role) or ROLE_NAMES.get(role, "upload") for role in files}
+        pairs: list[tuple[str, str]] = [(p, self.shown[r]) for r, p in files.items()]
+        if task.get("upload_dir"):
+            pairs.append((str(task["upload_dir"]), "upload"))
+        with contextlib.suppress(Exception):  # a broken install: the regex still strips it
+            pairs.append(_shipped_label())
+        # the readers name a file by its base name: "file.csv" -> the client's name (only
+        # names with a suffix: a bare "file" would also rewrite the word in sentences)
+        pairs += [(Path(p).name, self.shown[r]) for r, p in files.items() if "." in Path(p).name]
+        self.pairs = [(a, b) for a, b in pairs if a]
+
+    def text(self, s: str) -> str:
+        for stored, shown in self.pairs:
+            s = s.replace(stored, shown)
+        return _ABS_DIR.sub("", s)
+
+    def __call__(self, obj: Any) -> Any:
+        if isinstance(obj, str):
+            return self.text(obj)
+        if isinstance(obj, dict):
+            return {k: self(v) for k, v in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [self(v) for v in obj]
+        return obj
+
+    def manifest(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """The result metadata with every path replaced (``signatures.source`` names the
+        upload or the shipped set)."""
+        meta = self(meta)
+        sig = (meta.get("manifest") or {}).get("signatures")
+        if isinstance(sig, dict) and "signatures" in self.shown:
+            sig["source"] = self.shown["signatures"]
+        return meta
 
 
 def _compute(task: dict[str, Any], result_dir: Path) -> tuple[Any, str]:
     import sigscore.scoring as scoring
-    from sigscore.errors import UsageError
+    from sigscore.errors import InputError, UsageError
     from sigscore.readers import read_matrix
 
     opts = task.get("options", {})
     files = task.get("files", {})
     _progress(result_dir, "reading", 0.05)
-    expr = read_matrix(
-        files["file"],
-        genes_axis=opts.get("genes_axis") or "auto",
-        layer=opts.get("layer"),
-        max_decompressed_bytes=task.get("max_decompressed_bytes"),
-    )
+    try:
+        expr = read_matrix(
+            files["file"],
+            genes_axis=opts.get("genes_axis") or "auto",
+            layer=opts.get("layer"),
+            max_decompressed_bytes=task.get("max_decompressed_bytes"),
+        )
+    except _SYSTEM_EXIT:
+        raise
+    except BaseException as exc:  # a native reader's panic: a bad file, not a server fault
+        raise InputError(
+            f"{Path(files['file']).name}: could not be read (its parser failed: "
+            f"{type(exc).__name__}); check that it is a complete, uncorrupted expression matrix"
+        ) from None
     n_cells = int(expr.shape[0]) * int(expr.shape[1])
     if n_cells > int(task.get("max_cells") or n_cells):
         raise UsageError(
@@ -140,7 +216,7 @@ def _compute(task: dict[str, Any], result_dir: Path) -> tuple[Any, str]:
         )
     sync_cells = task.get("sync_max_cells")
     if sync_cells is not None and n_cells > sync_cells:
-        raise TooLargeForSync
+        raise TooLargeForSync(n_cells)
     _progress(result_dir, "scoring", 0.3)
     kw: dict[str, Any] = dict(opts.get("params") or {})
     if opts.get("id_type"):
@@ -177,13 +253,15 @@ def _write(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from sigscore.csv_safety import csv_safe_frame
+
     doc = frame_to_document(df, kind)
     doc["manifest"].update(meta_extra)
     (result_dir / "result.json").write_text(json.dumps(doc))
     plain = df.copy()
     plain.attrs = {}
     plain.index.name = plain.index.name or "sample"
-    plain.to_csv(result_dir / "result.csv")
+    csv_safe_frame(plain).to_csv(result_dir / "result.csv")  # the CLI's formula guard
     table = pa.Table.from_pandas(plain)
     md = dict(table.schema.metadata or {})
     md[b"sigscore"] = json.dumps(
@@ -215,16 +293,21 @@ def _write_report(df: Any, result_dir: Path) -> bool:
     return False
 
 
+def _problem(status: int, kind: str, detail: str) -> dict[str, Any]:
+    return {"ok": False, "problem": {"status": status, "kind": kind, "detail": detail, "extra": {}}}
+
+
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
-    """Run one scoring task; returns ``{"ok": True, ...}`` or ``{"ok": False, "problem": ...}``."""
+    """Run one scoring task; returns ``{"ok": True, ...}`` or ``{"ok": False, "problem": ...}``
+    (or ``{"ok": False, "too_large_for_sync": True, "n_cells": n}``). Never raises: whatever
+    fails, the answer is plain picklable data with no server path in it."""
     from sigscore.errors import SigscoreError
 
     from .problems import error_to_problem
 
     result_dir = Path(task["result_dir"])
     result_dir.mkdir(parents=True, exist_ok=True)
-    stored = Path(task["files"]["file"]).name
-    shown = task.get("display_name") or stored
+    scrub = _Scrub(task)
     timeout = float(task.get("timeout_s") or 0)
     t0 = time.monotonic()
     if timeout > 0:
@@ -236,49 +319,39 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             df, kind = _compute(task, result_dir)
             _progress(result_dir, "writing", 0.9)
             # Rename once, in the metadata every output (JSON, Parquet, report) is built from.
-            meta = _rename_source(dict(df.attrs.get("sigscore", {})), stored, shown)
+            meta = scrub.manifest(dict(df.attrs.get("sigscore", {})))
             meta.setdefault("manifest", {})
             df.attrs["sigscore"] = meta
-            extra = {"input_sha256": _sha256(Path(task["files"]["file"])), "input_name": shown}
+            extra = {
+                "input_sha256": _sha256(Path(task["files"]["file"])),
+                "input_name": scrub.shown["file"],
+            }
             out = _write(df, kind, result_dir, extra, task.get("report", True))
         _progress(result_dir, "done", 1.0)
         return {"ok": True, **out, "seconds": round(time.monotonic() - t0, 3)}
-    except TooLargeForSync:
-        return {"ok": False, "too_large_for_sync": True}
+    except TooLargeForSync as exc:
+        return {"ok": False, "too_large_for_sync": True, "n_cells": exc.n_cells}
     except JobTimeout:
-        return {
-            "ok": False,
-            "problem": {
-                "status": 422,
-                "kind": "time-limit",
-                "detail": f"the job ran longer than the server's limit of {timeout:.0f} s; score "
-                "the matrix in parts or with the sigscore library/CLI",
-                "extra": {},
-            },
-        }
+        return _problem(
+            422,
+            "time-limit",
+            f"the job ran longer than the server's limit of {timeout:.0f} s; score "
+            "the matrix in parts or with the sigscore library/CLI",
+        )
     except SigscoreError as exc:
-        p = error_to_problem(exc)
-        return {"ok": False, "problem": _rename_source(p, stored, shown)}
+        return {"ok": False, "problem": scrub(error_to_problem(exc))}
     except MemoryError:
-        return {
-            "ok": False,
-            "problem": {
-                "status": 413,
-                "kind": "too-large",
-                "extra": {},
-                "detail": "the matrix needs more memory than this server has; score it in parts",
-            },
-        }
-    except Exception as exc:  # unexpected: report the type only (no data in messages)
-        return {
-            "ok": False,
-            "problem": {
-                "status": 500,
-                "kind": "internal",
-                "extra": {},
-                "detail": f"internal error while scoring ({type(exc).__name__}: {str(exc)[:200]})",
-            },
-        }
+        return _problem(
+            413, "too-large", "the matrix needs more memory than this server has; score it in parts"
+        )
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # unexpected (panics too): the type and a scrubbed message
+        return _problem(
+            500,
+            "internal",
+            scrub.text(f"internal error while scoring ({type(exc).__name__}: {str(exc)[:200]})"),
+        )
     finally:
         if timeout > 0:
             signal.setitimer(signal.ITIMER_REAL, 0)

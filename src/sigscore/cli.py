@@ -440,22 +440,25 @@ def write_table(df: Any, path: Path | None, meta: dict[str, Any] | None = None) 
     """Write ``df`` (index = sample) to ``path`` by extension, or CSV to stdout when None.
 
     CSV/TSV/JSON hold shortest round-trip float representations (reading them back gives
-    the same doubles). Parquet files carry ``meta`` (manifest and coverage) as JSON under
-    the schema metadata key ``sigscore``; JSON files are ``{"sigscore": meta, "results":
-    [records]}`` with missing values as ``null``.
+    the same doubles); CSV/TSV text that a spreadsheet would run as a formula gets a leading
+    ``'`` (:func:`sigscore.csv_safety.csv_safe_frame`). Parquet files carry ``meta``
+    (manifest and coverage) as JSON under the schema metadata key ``sigscore``; JSON files
+    are ``{"sigscore": meta, "results": [records]}`` with missing values as ``null``.
     """
+    from .csv_safety import csv_safe_frame
+
     out = df.copy()
     out.attrs = {}
     if path is None:
-        out.to_csv(sys.stdout)
+        csv_safe_frame(out).to_csv(sys.stdout)
         return
     fmt = _format_of(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "csv":
-            out.to_csv(path)
+            csv_safe_frame(out).to_csv(path)
         elif fmt == "tsv":
-            out.to_csv(path, sep="\t")
+            csv_safe_frame(out).to_csv(path, sep="\t")
         elif fmt == "parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq

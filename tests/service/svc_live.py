@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,11 +50,15 @@ class Server:
         assert self.proc is not None
         return self.proc.pid
 
+    def command(self) -> list[str]:
+        """The server's command line (``self.port`` is chosen before it is called)."""
+        return [sys.executable, "-m", "uvicorn", "--factory", "sigscore_service.app:create_app",
+                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]  # fmt: skip
+
     def start(self) -> Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        cmd = [sys.executable, "-m", "uvicorn", "--factory", "sigscore_service.app:create_app",
-               "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]  # fmt: skip
+        cmd = self.command()
         with open(self.log, "ab") as log:
             # own session: a SIGKILL of the group also takes the worker processes (a crash)
             self.proc = subprocess.Popen(
@@ -103,3 +109,25 @@ def wait_job(client: httpx.Client, job_id: str, timeout: float = 120.0) -> dict:
             return info
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} not finished in {timeout} s: {info}")
+
+
+# Server paths must never reach a client: any of these in a response body is a leak (the
+# server's temp/data/home folders, an installed package, the checkout the tests run from).
+_PATH_MARKERS = (r"/tmp/", r"/var/", r"/root/", r"/home/", r"/work/", r"site-packages",
+                 r"\.local/share")  # fmt: skip
+
+
+def server_path_re(*extra: Path | str) -> re.Pattern[str]:
+    """A regex matching absolute server paths (the markers above, plus ``extra`` folders)."""
+    from _support import REPO_ROOT
+
+    folders = {str(p).rstrip("/") + "/" for p in (REPO_ROOT, tempfile.gettempdir(), sys.prefix,
+                                                   *extra)}  # fmt: skip
+    return re.compile("|".join([*_PATH_MARKERS, *(re.escape(f) for f in sorted(folders))]))
+
+
+def assert_no_server_path(text: str, where: str, pattern: re.Pattern[str] | None = None) -> None:
+    m = (pattern or server_path_re()).search(text)
+    if m:
+        ctx = text[max(0, m.start() - 120) : m.end() + 120]
+        raise AssertionError(f"server path {m.group()!r} in {where}: ...{ctx}...")
