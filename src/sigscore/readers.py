@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .confinement import check_hdf5_confined
 from .errors import InputError, SigscoreError, UnsupportedFormatError, UsageError
 from .genes import recognised_fraction
 from .matrix import (
@@ -115,6 +116,7 @@ class _Limits:
     max_bytes: int
     max_ratio: float = MAX_RATIO
     ratio_floor: int = _RATIO_FLOOR
+    max_cells: int | None = None  # observations × genes; None = no cap
 
 
 @dataclass
@@ -201,20 +203,27 @@ def _hdf5_kind(path: Path) -> str:
             enc = enc.decode() if isinstance(enc, bytes) else str(enc)
             if enc == "anndata" or {"X", "obs", "var"} <= keys:
                 return "h5ad"
-            if "matrix" in keys and isinstance(f["matrix"], h5py.Group) and "indptr" in f["matrix"]:
+            # Only groups reached through hard links are looked into: an external or soft
+            # link is judged by the confinement check when the file is read, never followed.
+            groups = {
+                k: f[k]
+                for k in sorted(keys)
+                if isinstance(f.get(k, getlink=True), h5py.HardLink)
+                and isinstance(f.get(k), h5py.Group)
+            }
+            if "matrix" in groups and "indptr" in groups["matrix"]:
                 return "10x_h5"
-            for k in keys:
-                g = f[k]
-                if isinstance(g, h5py.Group) and {"indptr", "indices", "data"} <= set(g.keys()):
+            for g in groups.values():
+                if {"indptr", "indices", "data"} <= set(g.keys()):
                     return "10x_h5"  # 10x v2: one group per genome
             if {"matrix", "row_attrs", "col_attrs"} <= keys:
                 return "loom"
             return "hdf5"
     except OSError as exc:
         raise InputError(
-            f"{path.name}: HDF5 file cannot be opened, it looks truncated or corrupt ({exc}); "
-            "re-download or re-export it"
-        ) from exc
+            f"{path.name}: HDF5 file cannot be opened, it looks truncated or corrupt "
+            f"({str(exc).replace(str(path), path.name)}); re-download or re-export it"
+        ) from None
 
 
 def sniff_format(path: str | Path) -> str:
@@ -295,7 +304,19 @@ def _zip_kind(path: Path) -> str:
 # --------------------------------------------------------------------------- limits & io
 
 
-def _limits(max_decompressed_bytes: int | None) -> _Limits:
+def _limits(
+    max_decompressed_bytes: int | None,
+    max_ratio: float | None = None,
+    ratio_floor_bytes: int | None = None,
+    max_cells: int | None = None,
+) -> _Limits:
+    """The caps of one read; ``None`` means the default (module constants, or the env)."""
+    if max_ratio is not None and not max_ratio >= 1:
+        raise UsageError(f"max_ratio must be at least 1, not {max_ratio!r}")
+    if ratio_floor_bytes is not None and ratio_floor_bytes < 0:
+        raise UsageError("ratio_floor_bytes must not be negative")
+    if max_cells is not None and max_cells <= 0:
+        raise UsageError("max_cells must be positive")
     if max_decompressed_bytes is None:
         env = os.environ.get(_ENV_MAX)
         try:
@@ -304,7 +325,24 @@ def _limits(max_decompressed_bytes: int | None) -> _Limits:
             raise UsageError(f"{_ENV_MAX}={env!r} is not an integer number of bytes") from exc
     if max_decompressed_bytes <= 0:
         raise UsageError("max_decompressed_bytes must be positive")
-    return _Limits(max_decompressed_bytes, ratio_floor=min(_RATIO_FLOOR, max_decompressed_bytes))
+    floor = _RATIO_FLOOR if ratio_floor_bytes is None else ratio_floor_bytes
+    return _Limits(
+        max_decompressed_bytes,
+        max_ratio=MAX_RATIO if max_ratio is None else float(max_ratio),
+        ratio_floor=min(floor, max_decompressed_bytes),
+        max_cells=max_cells,
+    )
+
+
+def _check_cells(n_obs: int, n_genes: int, limits: _Limits, source: str) -> None:
+    """Refuse a matrix with more values than ``max_cells`` (early, from its declared shape)."""
+    cap = limits.max_cells
+    if cap is not None and n_obs * n_genes > cap:
+        raise InputError(
+            f"{source}: the matrix has {n_obs:,} × {n_genes:,} = {n_obs * n_genes:,} values, "
+            f"more than the limit of {cap:,} (max_cells); score it in parts",
+            detail={"n_values": n_obs * n_genes, "max_cells": cap},
+        )
 
 
 def _bomb(source: str, what: str) -> InputError:
@@ -714,10 +752,49 @@ def _gct_preamble(path: Path, encoding: str, source: str) -> tuple[int, int]:
 # --------------------------------------------------------------------------- columnar
 
 
-def _read_columnar(path: Path, fmt: str, source: str) -> _Raw:
+def _check_parquet_footer(path: Path, source: str, limits: _Limits) -> None:
+    """Refuse a Parquet footer whose row counts contradict each other, before decoding.
+
+    A forged row count (a row group claiming more rows than its columns hold) makes
+    polars' decoder panic; the footer alone shows it. In a flat table every column
+    chunk holds one value (or null) per row of its row group.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        md = pq.read_metadata(path)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InputError(
+            f"{source}: could not be read: corrupt Parquet footer ({type(exc).__name__}); "
+            "re-export the file"
+        ) from None
+    flat = [md.schema.column(j).max_repetition_level == 0 for j in range(md.num_columns)]
+    total = 0
+    for i in range(md.num_row_groups):
+        rg = md.row_group(i)
+        total += rg.num_rows
+        for j in range(rg.num_columns):
+            if flat[j] and rg.column(j).num_values != rg.num_rows:
+                raise InputError(
+                    f"{source}: corrupt or forged Parquet metadata: row group {i + 1} declares "
+                    f"{rg.num_rows:,} rows but column {md.schema.column(j).name!r} holds "
+                    f"{rg.column(j).num_values:,} values; re-export the file"
+                )
+    if total != md.num_rows:
+        raise InputError(
+            f"{source}: corrupt or forged Parquet metadata: the file declares {md.num_rows:,} "
+            f"rows but its row groups hold {total:,}; re-export the file"
+        )
+    _check_cells(md.num_rows, max(md.num_columns - 1, 1), limits, source)
+
+
+def _read_columnar(path: Path, fmt: str, source: str, limits: _Limits) -> _Raw:
     """Parquet / Arrow IPC via a polars lazy scan: schema first, then only usable columns."""
     import polars as pl
 
+    if fmt == "parquet":
+        _check_parquet_footer(path, source, limits)
     lf = pl.scan_parquet(path) if fmt == "parquet" else pl.scan_ipc(path)
     schema = lf.collect_schema()
     names = list(schema.names())
@@ -774,9 +851,29 @@ def _read_columnar(path: Path, fmt: str, source: str) -> _Raw:
 # --------------------------------------------------------------------------- single-cell
 
 
-def _read_h5ad(path: Path, layer: str | None, source: str) -> _Raw:
+def _h5ad_shape(path: Path, key: str) -> tuple[int, int] | None:
+    """Declared shape of an h5ad matrix (dense dataset or sparse group), read from metadata."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        obj = f.get(key)
+        if isinstance(obj, h5py.Dataset) and obj.ndim == 2:
+            return int(obj.shape[0]), int(obj.shape[1])
+        if isinstance(obj, h5py.Group) and "shape" in obj.attrs:
+            shape = [int(v) for v in obj.attrs["shape"]]
+            return (shape[0], shape[1]) if len(shape) == 2 else None
+    return None
+
+
+def _read_h5ad(path: Path, layer: str | None, source: str, limits: _Limits) -> _Raw:
     import anndata as ad
 
+    # Before anndata touches it: a file that borrows data from elsewhere is refused.
+    check_hdf5_confined(path, source)
+    if limits.max_cells is not None:
+        shape = _h5ad_shape(path, "X" if layer is None else f"layers/{layer}")
+        if shape is not None:
+            _check_cells(*shape, limits, source)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -833,9 +930,10 @@ def _keep_gene_expression(
     return X[:, keep], [g for g, k in zip(genes, keep, strict=True) if k]
 
 
-def _read_10x_h5(path: Path, source: str) -> _Raw:
+def _read_10x_h5(path: Path, source: str, limits: _Limits) -> _Raw:
     import h5py
 
+    check_hdf5_confined(path, source)
     notes: list[str] = []
     try:
         with h5py.File(path, "r") as f:
@@ -854,10 +952,12 @@ def _read_10x_h5(path: Path, source: str) -> _Raw:
                 ids = _decode(g["genes"][:]) if "genes" in g else None
                 types = None
                 notes.append(f"10x v2 layout, genome {key!r}")
+            shape = tuple(int(s) for s in g["shape"][:])
+            if len(shape) == 2:  # refuse an oversized matrix before reading its values
+                _check_cells(shape[1], shape[0], limits, source)
             data = np.asarray(g["data"][:], dtype=np.float64)
             indices = np.asarray(g["indices"][:], dtype=np.int64)
             indptr = np.asarray(g["indptr"][:], dtype=np.int64)
-            shape = tuple(int(s) for s in g["shape"][:])
             barcodes = _decode(g["barcodes"][:])
     except SigscoreError:
         raise
@@ -1221,11 +1321,11 @@ def _read_any(
     if kind in ("csv", "tsv", "gct"):
         raw = _read_text(path, tmp, kind, source, limits)
     elif kind in ("parquet", "arrow"):
-        raw = _read_columnar(path, kind, source)
+        raw = _read_columnar(path, kind, source, limits)
     elif kind == "h5ad":
-        raw = _read_h5ad(path, layer, source)
+        raw = _read_h5ad(path, layer, source, limits)
     elif kind == "10x_h5":
-        raw = _read_10x_h5(path, source)
+        raw = _read_10x_h5(path, source, limits)
     else:  # mtx
         folder = path if path.is_dir() else path.parent
         if path.is_file() and path.name not in _MTX_NAMES:
@@ -1234,7 +1334,9 @@ def _read_any(
                 "10x folder holding matrix.mtx, features.tsv and barcodes.tsv"
             )
         raw = _read_mtx_folder(folder, tmp, limits, source)
-    return _finalise(_orient(raw, genes_axis, source))
+    expr = _orient(raw, genes_axis, source)
+    _check_cells(expr.shape[0], expr.shape[1], limits, source)
+    return _finalise(expr)
 
 
 def read_matrix(
@@ -1244,6 +1346,9 @@ def read_matrix(
     layer: str | None = None,
     fmt: str | None = None,
     max_decompressed_bytes: int | None = None,
+    max_ratio: float | None = None,
+    ratio_floor_bytes: int | None = None,
+    max_cells: int | None = None,
 ) -> Expression:
     """Read an expression matrix file into an observations × genes :class:`Expression`.
 
@@ -1251,15 +1356,23 @@ def read_matrix(
     h5ad layer; ``genes_axis`` overrides orientation detection. Archives and compressed
     streams are expanded into a temporary folder, refusing more than
     ``max_decompressed_bytes`` (default 4 GiB, or ``$SIGSCORE_MAX_DECOMPRESSED_BYTES``) or an
-    expansion beyond 200:1 once past 64 MiB. Duplicate gene names are merged
-    (:func:`sigscore.matrix.merge_duplicate_genes`, ``"auto"`` rule) with a warning.
+    expansion beyond ``max_ratio`` (default 200:1) once past ``ratio_floor_bytes`` (default
+    64 MiB). ``max_cells`` caps observations × genes (default: no cap), checked from the
+    declared shape before values are read where the format declares one (h5ad, 10x,
+    Parquet). Duplicate gene names are merged (:func:`sigscore.matrix.merge_duplicate_genes`,
+    ``"auto"`` rule) with a warning.
+
+    HDF5 input (h5ad, 10x) that reaches outside itself (external links, external storage,
+    virtual datasets, escaping soft links or references) is refused before any data is read
+    (:func:`sigscore.confinement.check_hdf5_confined`).
 
     Raises :class:`InputError` (or :class:`UnsupportedFormatError`) for unusable files and
-    :class:`UsageError` for bad arguments; no other exception escapes for a bad file.
+    :class:`UsageError` for bad arguments; no other exception escapes for a bad file, not
+    even a panic inside a native library.
     """
     p = Path(path)
     source = p.name or str(p)
-    limits = _limits(max_decompressed_bytes)
+    limits = _limits(max_decompressed_bytes, max_ratio, ratio_floor_bytes, max_cells)
     if genes_axis not in ("auto", "rows", "columns"):
         raise UsageError(f"genes_axis must be 'auto', 'rows' or 'columns', not {genes_axis!r}")
     if fmt is not None and fmt not in SUPPORTED_FORMATS:
@@ -1279,6 +1392,30 @@ def read_matrix(
         raise InputError(f"{source}: text is not valid UTF-8 or Latin-1 ({exc})") from exc
     except Exception as exc:  # any library failure becomes an InputError with context
         raise InputError(
-            f"{source}: could not be read ({type(exc).__name__}: {str(exc)[:300]}); check that "
-            "it is a complete, uncorrupted expression matrix"
+            f"{source}: could not be read ({type(exc).__name__}: "
+            f"{_scrub(str(exc), p, source)[:300]}); check that it is a complete, uncorrupted "
+            "expression matrix"
         ) from exc
+    except BaseException as exc:
+        if not _is_native_panic(exc):
+            raise
+        # A Rust panic (polars, via pyo3) derives from BaseException. Its text and backtrace
+        # are of no use to the user and may name internals: one short sentence instead.
+        raise InputError(
+            f"{source}: could not be read: the file's internal structure is inconsistent "
+            "(the reader stopped on a failed consistency check); it is corrupt or was "
+            "tampered with: re-export it"
+        ) from None
+
+
+def _is_native_panic(exc: BaseException) -> bool:
+    """A panic of a Rust extension (pyo3's PanicException, e.g. from polars)."""
+    return type(exc).__name__ == "PanicException" or type(exc).__module__ == "pyo3_runtime"
+
+
+def _scrub(text: str, path: Path, source: str) -> str:
+    """A library's message with the file's location replaced by its display name."""
+    for loc in (str(path.resolve()), str(path)):
+        text = text.replace(loc, source)
+    parent = str(path.resolve().parent)
+    return text.replace(parent + os.sep, "") if len(parent) > 1 else text
