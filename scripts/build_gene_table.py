@@ -10,8 +10,14 @@ Sources (all read from ``../shared/data``; see each folder's PROVENANCE.txt):
 * GENCODE v36 (the GDC/TCGA harmonised annotation; Debian ``r-bioc-tcgabiolinksgui.data``
   1.18.0): ``gene_ids/gencode_v36_genes_TCGAbiolinksGUI.data.tsv.gz`` -- versioned ENSG, name.
 * GENCODE v44 (celltypist 1.7.1 wheel): ``gene_ids/celltypist_GENCODEv44_Gene_id2name.csv``.
+* MGI mouse/human orthology, report ``HMD_HumanPhenotype.rpt`` (Mouse Genome Informatics, The
+  Jackson Laboratory; copy committed 2024-12-05, the report itself is undated; human Entrez ID,
+  mouse symbol): ``orthologs_human_mouse/mgi_HMD_HumanPhenotype_2024-12.tsv.gz``. The curated
+  source of every mouse->human mapping.
 * Ensembl 105 human->mouse orthologs (celltypist 1.7.1 wheel):
-  ``orthologs_human_mouse/celltypist_Ensembl105_Human2Mouse_Genes.csv``.
+  ``orthologs_human_mouse/celltypist_Ensembl105_Human2Mouse_Genes.csv``. Used only to
+  cross-check MGI (agreement counts go into the header) and to recognise earlier mouse symbols
+  (rule below); it never overrides MGI (it pairs Ccl2 and Ccl8 with CCL1, Cxcr1 with CXCR2).
 
 Output: one row per gene, tab-separated, gzip (mtime 0, so bytes are reproducible), preceded by
 ``#`` metadata lines naming the sources and a SHA-256 of the data rows. Columns:
@@ -25,7 +31,19 @@ Output: one row per gene, tab-separated, gzip (mtime 0, so bytes are reproducibl
              for GENCODE-only genes ('' when only GENCODE v44 knows the gene);
 ``aliases``  '|'-joined NCBI synonyms plus GENCODE v36/v44 names that differ from the symbol;
 ``ensembl``  '|'-joined unversioned ENSG IDs assigned to this gene (see rule below);
-``mouse``    '|'-joined mouse symbols whose Ensembl 105 human ortholog is this gene.
+``mouse``    '|'-joined mouse symbols that resolve to this gene (orthology rule below);
+``mouse_ambiguous`` '|'-joined mouse symbols MGI lists as orthologs of this gene that resolve to
+             no single human gene (a mouse symbol's candidates are the genes listing it here).
+
+Orthology rule (MGI pairs, human genes linked by Entrez ID, so human renames since 2022 do not
+matter): a mouse gene resolves to a human gene when the pair is one-to-one in MGI, or, inside a
+one-to-many or many-to-many group, when their symbols are equal ignoring case (the human symbol
+as MGI or as NCBI 2022 writes it: Tmt1a -> TMT1A, which NCBI 2022 calls METTL7A; MGI and HGNC give
+corresponding orthologs the same name: Ccl2 -> CCL2 while Ccl12 stays ambiguous; Saa1 -> SAA1 and
+Saa2 -> SAA2). Every other member of such a group is ambiguous and reported with its candidates,
+never guessed. Earlier mouse symbols: an Ensembl 105 mouse symbol MGI no longer uses resolves to
+human gene G when Ensembl pairs them one-to-one and MGI pairs G one-to-one with a mouse symbol
+absent from Ensembl 105 (the same gene renamed since, e.g. 1700007K13Rik -> Pierce1).
 
 Ensembl rule (decided here, documented in genes.py): an ENSG goes to the NCBI gene(s) that
 org.Hs.eg.db links it to; when it links several, to the one whose symbol equals the GENCODE v44
@@ -46,6 +64,7 @@ import hashlib
 import io
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -58,12 +77,14 @@ ORG = "gene_ids/orgHsEgDb_3.16_entrez_symbol_alias_ensembl.tsv.gz"
 V36 = "gene_ids/gencode_v36_genes_TCGAbiolinksGUI.data.tsv.gz"
 V44 = "gene_ids/celltypist_GENCODEv44_Gene_id2name.csv"
 ORTHO = "orthologs_human_mouse/celltypist_Ensembl105_Human2Mouse_Genes.csv"
+MGI = "orthologs_human_mouse/mgi_HMD_HumanPhenotype_2024-12.tsv.gz"
 
 SOURCES = [
     f"{ORG} (NCBI Gene via org.Hs.eg.db 3.16.0; Entrez 2022-Sep12, Ensembl 2022-Jun28)",
     f"{V36} (GENCODE v36 via TCGAbiolinksGUI.data 1.18.0)",
     f"{V44} (GENCODE v44 via celltypist 1.7.1)",
-    f"{ORTHO} (Ensembl 105 human->mouse via celltypist 1.7.1)",
+    f"{MGI} (MGI HMD_HumanPhenotype.rpt, The Jackson Laboratory; copy of 2024-12-05)",
+    f"{ORTHO} (Ensembl 105 human->mouse via celltypist 1.7.1; cross-check only)",
 ]
 
 
@@ -71,7 +92,9 @@ def _strip_version(ensg: str) -> str:
     return ensg.split(".", 1)[0]
 
 
-def _read_sources(shared: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _read_sources(
+    shared: Path,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     kw = {"dtype": str, "keep_default_na": False}
     org = pd.read_csv(shared / ORG, sep="\t", **kw)
     v36 = pd.read_csv(
@@ -79,12 +102,15 @@ def _read_sources(shared: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
     )
     v44 = pd.read_csv(shared / V44, header=None, names=["gene_id", "gene_name"], **kw)
     ortho = pd.read_csv(shared / ORTHO, header=None, names=["human", "mouse"], **kw)
-    return org, v36, v44, ortho
+    mgi = pd.read_csv(
+        shared / MGI, sep="\t", header=None, names=["human", "entrez", "mouse", "mgi_id"], **kw
+    )
+    return org, v36, v44, ortho, mgi
 
 
 def build(shared: Path) -> tuple[list[str], pd.DataFrame]:
     """Return (metadata lines, table) built deterministically from the shared sources."""
-    org, v36, v44, ortho = _read_sources(shared)
+    org, v36, v44, ortho, mgi = _read_sources(shared)
 
     # --- NCBI genes, in Entrez order -------------------------------------------------------
     org["entrez_i"] = org["entrez_id"].astype(int)
@@ -100,6 +126,7 @@ def build(shared: Path) -> tuple[list[str], pd.DataFrame]:
             "aliases": [a for a in row.alias_symbols.split("|") if a],
             "ensembl": [],
             "mouse": [],
+            "mouse_ambiguous": [],
         }
         symbol_to_keys[row.symbol].append(row.entrez_id)
 
@@ -148,6 +175,7 @@ def build(shared: Path) -> tuple[list[str], pd.DataFrame]:
                     "aliases": [],
                     "ensembl": [],
                     "mouse": [],
+                    "mouse_ambiguous": [],
                 }
             keys = [k]
         for k in keys:
@@ -166,8 +194,7 @@ def build(shared: Path) -> tuple[list[str], pd.DataFrame]:
     # GENCODE-only genes sharing one name (e.g. Y_RNA copies) keep one row per ENSG; fine,
     # since lookups return the symbol.
 
-    # --- Mouse orthologs: human symbol (Ensembl 105 vintage) -> current gene ----------------
-    ortho = ortho[(ortho["human"] != "") & (ortho["mouse"] != "")]
+    # --- Mouse orthologs: MGI pairs, cross-checked with Ensembl 105 ------------------------
     alias_to_keys: dict[str, set[str]] = defaultdict(set)
     for k, g in genes.items():
         for a in g["aliases"]:  # type: ignore[union-attr]
@@ -176,13 +203,15 @@ def build(shared: Path) -> tuple[list[str], pd.DataFrame]:
     for k, g in genes.items():
         if g["source"] == "gencode":
             gencode_by_symbol[g["symbol"]].append(k)  # type: ignore[index]
-    for human, mouse in sorted(set(zip(ortho["human"], ortho["mouse"], strict=True))):
+
+    def key_for_symbol(human: str) -> str | None:
         keys = symbol_to_keys.get(human) or gencode_by_symbol.get(human)
         if not keys:
             cand = alias_to_keys.get(human, set())
             keys = sorted(cand) if len(cand) == 1 else []
-        if keys:  # several NCBI rows with one symbol: the first (lowest Entrez) suffices
-            genes[keys[0]]["mouse"].append(mouse)  # type: ignore[union-attr]
+        return keys[0] if keys else None  # duplicated NCBI symbols: the lowest Entrez ID
+
+    mouse_meta = _mouse_orthologs(genes, mgi, ortho, key_for_symbol)
 
     def join(items: object) -> str:
         return "|".join(dict.fromkeys(items))  # type: ignore[arg-type]  # dedupe, keep order
@@ -196,10 +225,90 @@ def build(shared: Path) -> tuple[list[str], pd.DataFrame]:
             "aliases": [join(g["aliases"]) for g in genes.values()],
             "ensembl": [join(sorted(g["ensembl"])) for g in genes.values()],  # type: ignore[arg-type]
             "mouse": [join(sorted(g["mouse"])) for g in genes.values()],  # type: ignore[arg-type]
+            "mouse_ambiguous": [
+                join(sorted(g["mouse_ambiguous"]))  # type: ignore[arg-type]
+                for g in genes.values()
+            ],
         }
     )
-    meta = ["sigscore gene table", "format 2", *(f"source {s}" for s in SOURCES)]
+    meta = ["sigscore gene table", "format 3", *(f"source {s}" for s in SOURCES), mouse_meta]
     return meta, table
+
+
+def _mouse_orthologs(
+    genes: dict[str, dict[str, object]],
+    mgi: pd.DataFrame,
+    ensembl: pd.DataFrame,
+    key_for_symbol: Callable[[str], str | None],
+) -> str:
+    """Fill each gene's ``mouse``/``mouse_ambiguous`` lists (rule in the module docstring).
+
+    Returns one metadata line with the counts, including how far Ensembl 105 agrees with MGI.
+    """
+    human_of: dict[str, set[str]] = defaultdict(set)  # MGI: mouse symbol -> gene keys
+    mouse_of: dict[str, set[str]] = defaultdict(set)  # MGI: gene key -> mouse symbols
+    names: dict[str, set[str]] = defaultdict(set)  # gene key -> upper-cased human symbols
+    for entrez, human, mouse in zip(mgi["entrez"], mgi["human"], mgi["mouse"], strict=True):
+        # Entrez IDs are stable across renames; MGI's 2024 human symbols may postdate NCBI 2022
+        key = entrez if entrez in genes else key_for_symbol(human)
+        if key is not None and mouse:
+            human_of[mouse].add(key)
+            mouse_of[key].add(mouse)
+            names[key].update({human.upper(), str(genes[key]["symbol"]).upper()})
+
+    resolved: dict[str, str] = {}
+    n_one = n_named = 0
+    for mouse, keys in sorted(human_of.items()):
+        if len(keys) == 1 and len(mouse_of[next(iter(keys))]) == 1:
+            resolved[mouse] = next(iter(keys))
+            n_one += 1
+            continue
+        # equal names in either vintage (MGI's TMT1A is NCBI 2022's METTL7A)
+        same = [k for k in keys if mouse.upper() in names[k]]
+        if len(same) == 1:
+            resolved[mouse] = same[0]
+            n_named += 1
+        else:
+            for k in sorted(keys):
+                genes[k]["mouse_ambiguous"].append(mouse)  # type: ignore[union-attr]
+
+    # Ensembl 105, with its human symbols mapped to the same genes
+    ens = ensembl[(ensembl["human"] != "") & (ensembl["mouse"] != "")]
+    e_human_of: dict[str, set[str]] = defaultdict(set)
+    e_mouse_of: dict[str, set[str]] = defaultdict(set)
+    for human, mouse in zip(ens["human"], ens["mouse"], strict=True):
+        key = key_for_symbol(human)
+        if key is not None:
+            e_human_of[mouse].add(key)
+            e_mouse_of[key].add(mouse)
+    one_to_one = [
+        m for m, ks in human_of.items() if len(ks) == 1 and len(mouse_of[next(iter(ks))]) == 1
+    ]
+    agree = sum(e_human_of.get(m) == human_of[m] for m in one_to_one)
+    absent = sum(m not in e_human_of for m in one_to_one)
+    earlier = 0
+    for mouse, keys in sorted(e_human_of.items()):
+        if mouse in human_of or len(keys) != 1:
+            continue
+        key = next(iter(keys))
+        current = mouse_of.get(key, set())
+        if (
+            len(e_mouse_of[key]) == 1
+            and len(current) == 1
+            and resolved.get(next(iter(current))) == key
+            and next(iter(current)) not in e_human_of
+        ):
+            resolved[mouse] = key
+            earlier += 1
+    for mouse, key in resolved.items():
+        genes[key]["mouse"].append(mouse)  # type: ignore[union-attr]
+    n_amb = len(human_of) - n_one - n_named
+    return (
+        f"mouse orthologs (MGI): {n_one} one-to-one (Ensembl 105 agrees on {agree}, differs on "
+        f"{len(one_to_one) - agree - absent}, lacks {absent}); {n_named} resolved by equal name "
+        f"in one-to-many groups; {n_amb} ambiguous; {earlier} earlier mouse symbols from "
+        "Ensembl 105"
+    )
 
 
 def serialise(meta: list[str], table: pd.DataFrame) -> bytes:

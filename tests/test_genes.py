@@ -180,32 +180,7 @@ def test_mouse_symbols() -> None:
     assert harmonise(["Cd274"], id_type="mouse_symbol").how == ("ortholog",)
     # a mouse-only gene has no human ortholog
     assert harmonise(["Gm12345", "Stat3"], id_type="mouse_symbol").symbols[0] is None
-
-
-def test_mouse_one_to_many_prefers_same_name() -> None:
-    raw = pd.read_csv(
-        shared_path("orthologs_human_mouse", "celltypist_Ensembl105_Human2Mouse_Genes.csv"),
-        header=None,
-        names=["human", "mouse"],
-        dtype=str,
-    ).dropna()
-    t = gene_table()
-    multi = raw.groupby("mouse")["human"].apply(set)
-    multi = multi[multi.map(len) > 1]
-    same = [m for m, hs in multi.items() if m.upper() in hs and m.upper() in t.symbols][:20]
-    assert same
-    h = harmonise(same, id_type="mouse_symbol")
-    assert list(h.symbols) == [m.upper() for m in same]
-    # several human orthologs, none with the mouse name: ambiguous, not guessed
-    other = [
-        m
-        for m, hs in multi.items()
-        if not any(x.upper() == m.upper() for x in hs) and len(hs & t.symbols) > 1
-    ][:5]
-    if other:
-        h2 = harmonise(other, id_type="mouse_symbol")
-        assert all(s is None for s in h2.symbols)
-        assert all(len(h2.ambiguous[m]) >= 2 for m in other)
+    # mouse orthology in detail: tests/test_orthologs.py
 
 
 # --- aliases, curated names, ambiguity ---------------------------------------------------------
@@ -351,8 +326,12 @@ def test_detection_robust_to_junk() -> None:
     h = harmonise(mixed)
     assert h.id_type == "ensembl"
     assert h.symbols == ("STAT3", "CD274", "IL6", None, "VIM")
-    # the ENSG pattern is unmistakable, so it resolves in symbol mode too
-    assert harmonise(["VIM", "ENSG00000168610.15"], id_type="symbol").symbols == ("VIM", "STAT3")
+    # detected symbols: the ENSG pattern is unmistakable, so it resolves too
+    assert harmonise(["VIM", "ENSG00000168610.15", "IL6"]).symbols == ("VIM", "STAT3", "IL6")
+    # a forced type never falls back: the ENSG row is reported, not matched
+    forced = harmonise(["VIM", "ENSG00000168610.15"], id_type="symbol")
+    assert forced.symbols == ("VIM", None)
+    assert dict(forced.mismatched) == {"ENSG00000168610.15": "STAT3"}
 
 
 def test_bad_id_type() -> None:

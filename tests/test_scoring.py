@@ -55,7 +55,9 @@ def test_default_scores_shipped_signatures_with_coverage_and_manifest(tcga_log):
     assert all(rec["fraction"] >= 0.9 for rec in cov.values()), cov
     # IL4 is absent from this TCGA matrix: reported, not hidden
     assert "IL4" in cov["inflammation"]["missing"]
-    assert cov["il6_jak_stat3"]["matched_via"]["STAT3"] == "STAT3|6774"
+    # plain identifier lookups (STAT3|6774 for STAT3) are not listed as matched via another name
+    assert "STAT3" in cov["il6_jak_stat3"]["found"]
+    assert "STAT3" not in cov["il6_jak_stat3"]["matched_via"]
 
 
 @pytest.mark.parametrize("method", METHOD_NAMES)
@@ -111,12 +113,19 @@ def test_aliases_and_duplicates_after_harmonisation(small):
     np.testing.assert_allclose(scores.to_numpy(), sigscore.score(small, SETS).to_numpy())
     cov = {r["module"]: r for r in scores.attrs["sigscore"]["coverage"]}
     assert cov["emt_dir"]["matched_via"]["CDH1"] == "E-cadherin"
-    # an alias column next to its approved symbol is merged (max mean), and reported
+    assert cov["emt_dir"]["matched_how"]["CDH1"] == "curated"
+    assert cov["stat3_up"]["matched_via"]["STAT3"] == "stat3"  # case matches are reported
+    assert cov["stat3_up"]["matched_how"]["STAT3"] == "case"
+    # an alias column next to its approved symbol is kept apart (not merged), and reported
     dup = small.assign(**{"PD-L1": small["STAT3"] + 100.0})
     dup = dup.rename(columns={"STAT3": "CD274"})
-    merged = sigscore.score(dup, {"x": ["CD274", "SOCS3", "JAK2"]})
-    notes = " ".join(merged.attrs["sigscore"]["manifest"]["input"]["notes"])
-    assert "CD274" in notes and "merged" in notes
+    kept = sigscore.score(dup, {"x": ["CD274", "SOCS3", "JAK2"]}, method="mean")
+    notes = " ".join(kept.attrs["sigscore"]["manifest"]["input"]["notes"])
+    assert "PD-L1 (CD274)" in notes and "kept apart" in notes
+    alone = sigscore.score(
+        dup.drop(columns="PD-L1"), {"x": ["CD274", "SOCS3", "JAK2"]}, method="mean"
+    )
+    np.testing.assert_allclose(kept.to_numpy(), alone.to_numpy())  # CD274 is the CD274 column
 
 
 def test_unknown_method_lists_valid_ones(small):

@@ -1,8 +1,11 @@
 """How much of each signature a matrix covers, and what to do when it is too little.
 
 A module is *found* gene by gene after identifier harmonisation (:mod:`sigscore.genes`):
-genes matched through an alias, an Ensembl/Entrez ID or an ortholog are reported with the
-name the matrix used, so a user can see exactly why a gene counted. The policy warns below
+genes the matrix names differently (an alias, another case, a renamed symbol, an ortholog of
+another name) are reported in ``matched_via`` with the name the matrix used and in
+``matched_how`` with the kind of match, so a user can see exactly why a gene counted; plain
+identifier lookups (``IL6|3569``, an Ensembl ID) are not listed. Genes the matrix holds under
+an identifier type other than a forced ``id_type`` are listed in ``mismatched``. The policy warns below
 ``warn_below`` (fraction of the module's genes found) and excludes a module with fewer than
 ``min_genes`` genes found (or below ``min_fraction``); excluded modules are never scored
 silently on a handful of genes.
@@ -11,7 +14,7 @@ silently on a handful of genes.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -66,6 +69,53 @@ class CoveragePolicy:
         }
 
 
+@dataclass(frozen=True)
+class GeneMatches(Mapping[str, str]):
+    """Which matrix column each signature gene meets, and what coverage should report.
+
+    ``columns`` maps genes (approved symbols, and names the gene table does not know, as
+    given) to column keys of the harmonised matrix; ``folded`` maps upper-cased unknown names
+    to their column when unique, so a set member the signature reader upper-cased
+    (``CD3-TOTALSEQB``) still meets ``CD3-TotalSeqB`` (reported as a case match).
+    As a mapping it holds the *recognised* genes (``recognised``): gene -> the name(s) the
+    input used for it (``"A + B"`` when merged); ``gene in matches`` and ``matches[gene]``
+    also answer for unknown names matched as given.
+    """
+
+    columns: Mapping[str, str]
+    recognised: tuple[str, ...] = ()  # genes the gene table recognised (symbols), in order
+    shown: Mapping[str, str] = field(default_factory=dict)  # gene -> input name(s) if different
+    how: Mapping[str, str] = field(default_factory=dict)  # gene -> kind, for renames only
+    mismatched: Mapping[str, str] = field(default_factory=dict)  # gene -> unused input name
+    folded: Mapping[str, str] = field(default_factory=dict)
+
+    def column(self, gene: str) -> str | None:
+        """Column key for ``gene``, or None when the matrix lacks it."""
+        key = self.columns.get(gene)
+        return key if key is not None else self.folded.get(gene.upper())
+
+    def how_of(self, gene: str) -> str | None:
+        """The kind of match to report for ``gene`` (None for a plain one)."""
+        if gene in self.columns:
+            return self.how.get(gene)
+        return "case" if gene.upper() in self.folded else None
+
+    def __getitem__(self, gene: str) -> str:
+        key = self.column(gene)
+        if key is None:
+            raise KeyError(gene)
+        return self.shown.get(gene, key)
+
+    def __contains__(self, gene: object) -> bool:
+        return isinstance(gene, str) and self.column(gene) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.recognised)
+
+    def __len__(self) -> int:
+        return len(self.recognised)
+
+
 @dataclass
 class ModuleCoverage:
     """Coverage of one module: genes found, missing, and matched through another name."""
@@ -76,6 +126,8 @@ class ModuleCoverage:
     missing: list[str]
     matched_via: dict[str, str] = field(default_factory=dict)  # symbol -> name in the matrix
     status: Status = "ok"
+    matched_how: dict[str, str] = field(default_factory=dict)  # symbol -> alias, case, ...
+    mismatched: dict[str, str] = field(default_factory=dict)  # missing symbol -> unused name
 
     @property
     def n_found(self) -> int:
@@ -134,6 +186,12 @@ class CoverageReport:
         """One plain sentence per module that is low or excluded."""
         out = []
         for m in self.modules:
+            if m.mismatched and m.status != "ok":
+                shown = ", ".join(f"{g} as {n!r}" for g, n in list(m.mismatched.items())[:5])
+                out.append(
+                    f"module {m.module!r}: {len(m.mismatched)} missing gene(s) are in the matrix "
+                    f"under another identifier type than the one requested ({shown})"
+                )
             if m.status == "excluded":
                 out.append(
                     f"module {m.module!r} excluded: only {m.n_found} of {m.n_genes} genes found "
@@ -166,11 +224,21 @@ def module_coverage(
     present: Mapping[str, str],
     policy: CoveragePolicy,
 ) -> ModuleCoverage:
-    """Coverage of one module's ``genes`` given ``present``: symbol -> name used in the matrix."""
+    """Coverage of one module's ``genes`` given ``present``: symbol -> name used in the matrix.
+
+    With a :class:`GeneMatches`, only real renames are listed in ``matched_via``; with a plain
+    mapping, every gene whose name differs.
+    """
     found = [g for g in genes if g in present]
     missing = [g for g in genes if g not in present]
-    via = {g: present[g] for g in found if present[g] != g}
-    cov = ModuleCoverage(module, len(genes), found, missing, via)
+    if isinstance(present, GeneMatches):
+        how = {g: h for g in found if (h := present.how_of(g)) is not None}
+        via = {g: present[g] for g in how}
+        mismatched = {g: present.mismatched[g] for g in missing if g in present.mismatched}
+    else:
+        via = {g: present[g] for g in found if present[g] != g}
+        how, mismatched = {}, {}
+    cov = ModuleCoverage(module, len(genes), found, missing, via, "ok", how, mismatched)
     if cov.n_found < policy.min_genes or cov.fraction < policy.min_fraction:
         cov.status = "excluded"
     elif cov.fraction < policy.warn_below:

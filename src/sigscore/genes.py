@@ -4,11 +4,12 @@ Accepted identifiers (``IdType``): HGNC/NCBI symbols of any vintage and case, NC
 previous symbols, protein names used in the literature (PD-L1, gp130, SHP-1, HIF-1α, ...),
 Ensembl gene IDs with or without version (``ENSG00000168610.15``, ``..._PAR_Y``), Entrez IDs,
 TCGA-style ``SYMBOL|ENTREZ`` (``?|100133144`` for unnamed genes) and mouse symbols (``Il6``).
+``exact`` takes names as given: no lookup at all.
 
 Data: ``data/gene_table.tsv.gz`` built by ``scripts/build_gene_table.py`` from NCBI Gene
-(org.Hs.eg.db 3.16, 2022-09), GENCODE v36/v44 and Ensembl 105 human-mouse orthologs (the file's
-``#`` header names them and carries a SHA-256), plus ``data/curated_aliases.tsv`` (literature
-protein names, each with its UniProt source).
+(org.Hs.eg.db 3.16, 2022-09), GENCODE v36/v44 and MGI mouse-human orthology cross-checked with
+Ensembl 105 (the file's ``#`` header names them and carries a SHA-256), plus
+``data/curated_aliases.tsv`` (literature protein names, each with its UniProt source).
 
 Resolution order for a symbol-like name (first hit wins):
 
@@ -33,11 +34,16 @@ which NCBI tracks); IDs NCBI does not know use the GENCODE v44 (else v36) name. 
 org.Hs.eg.db links to several genes, none matching GENCODE's name, is reported as ambiguous.
 ``SYMBOL|ENTREZ``: Entrez ID first (stable across symbol renames; how="symbol_entrez"), then
 the symbol part (how is then that step's: "symbol", "alias", ...); ``?|ID`` by Entrez only.
-Bare integers are read as Entrez IDs only in ``entrez`` mode; ENSG and ``X|digits`` patterns are
-accepted in every mode, so mixed files (Ensembl rows plus spike-ins) lose nothing.
-Mouse symbols map through Ensembl 105 orthologs; one mouse gene with several human orthologs
-resolves to the human gene whose upper-cased symbol equals the upper-cased mouse symbol, else it
-is ambiguous.
+Bare integers are read as Entrez IDs only in ``entrez`` mode. With ``id_type="auto"`` the ENSG
+and ``X|digits`` patterns are accepted whatever type was detected, so mixed files (Ensembl rows
+plus spike-ins) lose nothing. A type the caller *forces* is never fallen back from: a name that
+is not of that type stays unmatched and is listed in ``Harmonised.mismatched`` with the gene it
+names as another type, so callers can report it.
+
+Mouse symbols map through MGI orthology (rule in ``scripts/build_gene_table.py``): one-to-one
+pairs, and inside one-to-many groups the pair with equal names (Ccl2 -> CCL2); other members of
+such groups (Ccl12) are ambiguous with their candidates. The exact-case mouse symbol gives how
+``ortholog``, another case (``CCL2`` in a mouse file) ``ortholog_case``.
 """
 
 from __future__ import annotations
@@ -52,14 +58,17 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal, get_args
-
-import pandas as pd
+from typing import TYPE_CHECKING, Literal, get_args
 
 from .errors import UsageError
 
-IdType = Literal["symbol", "ensembl", "entrez", "symbol_entrez", "mouse_symbol"]
+if TYPE_CHECKING:  # pandas is imported when the table is loaded, not with this module
+    import pandas as pd
+
+IdType = Literal["symbol", "ensembl", "entrez", "symbol_entrez", "mouse_symbol", "exact"]
 ID_TYPES: tuple[str, ...] = get_args(IdType)
+#: What ``id_type`` accepts: "auto" (detect) or one of :data:`ID_TYPES`.
+ID_TYPE_CHOICES: tuple[str, ...] = ("auto", *ID_TYPES)
 HOW_VALUES = (
     "symbol",
     "case",
@@ -69,7 +78,11 @@ HOW_VALUES = (
     "entrez",
     "symbol_entrez",
     "ortholog",
+    "ortholog_case",
+    "exact",
 )
+#: ``how`` values that mean the input used another name for the gene (worth reporting).
+RENAMED_HOW = frozenset({"case", "alias", "curated", "ortholog_case"})
 
 _ENSG = re.compile(r"^(ENSG\d{11})(?:\.\d+)?(?:_PAR_Y)?$", re.IGNORECASE)
 _DIGITS = re.compile(r"^\d+$")
@@ -105,6 +118,8 @@ class GeneTable:
     """
 
     def __init__(self, table_path: Path | None = None, curated_path: Path | None = None) -> None:
+        import pandas as pd
+
         table_path = table_path or _data_path("gene_table.tsv.gz")
         curated_path = curated_path or _data_path("curated_aliases.tsv")
         text = gzip.decompress(table_path.read_bytes()).decode()
@@ -138,12 +153,19 @@ class GeneTable:
         self.entrez: dict[str, str] = {
             e: s for s, e in zip(symbols, df["entrez"], strict=True) if e
         }
-        self.mouse_upper = _group(
+        # mouse symbol -> human symbol, resolved at build time (one human per mouse symbol)
+        self.mouse: dict[str, str] = {
+            m: s for s, ms in zip(symbols, df["mouse"], strict=True) if ms for m in ms.split("|")
+        }
+        self.mouse_resolved_upper = _group((m.upper(), s) for m, s in self.mouse.items())
+        self.mouse_ambiguous_upper = _group(
             (m.upper(), s)
-            for s, ms in zip(symbols, df["mouse"], strict=True)
+            for s, ms in zip(symbols, df["mouse_ambiguous"], strict=True)
             if ms
             for m in ms.split("|")
         )
+        # every mouse symbol the table knows, resolved or not (for detection)
+        self.mouse_upper = {**self.mouse_ambiguous_upper, **self.mouse_resolved_upper}
         self.protein_coding: tuple[str, ...] = tuple(
             sorted(set(df.loc[df["type"] == "protein-coding", "symbol"]))
         )
@@ -213,17 +235,34 @@ class GeneTable:
         return self.resolve_symbol(part) if part and part != "?" else _NONE
 
     def resolve_mouse(self, name: str) -> Resolved:
+        """Human ortholog of a mouse symbol (MGI; see the module docstring)."""
+        sym = self.mouse.get(name)
+        if sym is not None:
+            return sym, "ortholog", ()
         up = name.upper()
-        hit = self.mouse_upper.get(up, ())
+        hit = self.mouse_resolved_upper.get(up, ())
         if len(hit) == 1:
-            return hit[0], "ortholog", ()
-        same = [h for h in hit if h.upper() == up]
-        if len(same) == 1:
-            return same[0], "ortholog", ()
-        return (None, None, hit) if hit else _NONE
+            return hit[0], "ortholog_case", ()
+        amb = self.mouse_ambiguous_upper.get(up, ())
+        return (None, None, amb) if amb else _NONE
 
-    def resolve(self, name: str, id_type: str) -> Resolved:
-        """Resolve one name as ``id_type``; unambiguous ID patterns are accepted in any mode."""
+    def resolve_any(self, name: str) -> Resolved:
+        """Resolve ``name`` as whatever type its pattern suggests (symbol before mouse)."""
+        if _ENSG.match(name):
+            return self.resolve_ensembl(name)
+        if _SYM_ENTREZ.match(name):
+            return self.resolve_symbol_entrez(name)
+        if _DIGITS.match(name):
+            return self.resolve_entrez(name)
+        res = self.resolve_symbol(name)
+        return res if res[0] is not None or res[2] else self.resolve_mouse(name)
+
+    def resolve(self, name: str, id_type: str, *, fallback: bool = True) -> Resolved:
+        """Resolve one name as ``id_type``.
+
+        With ``fallback`` (detected types), unambiguous ID patterns are accepted in any mode;
+        without it (a forced type) only ``id_type`` is tried.
+        """
         if id_type == "mouse_symbol":
             res = self.resolve_mouse(name)
         elif id_type == "ensembl":
@@ -234,7 +273,7 @@ class GeneTable:
             res = self.resolve_symbol_entrez(name)
         else:
             res = self.resolve_symbol(name)
-        if res[0] is not None or res[2]:
+        if res[0] is not None or res[2] or not fallback:
             return res
         # Mixed files (Ensembl rows plus spike-ins, a symbol row in a TCGA file): ENSG and
         # SYMBOL|ENTREZ patterns cannot be mistaken for anything else.
@@ -282,6 +321,9 @@ class Harmonised:
     how: tuple[str | None, ...]
     id_type: str
     ambiguous: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    #: forced id_type only: query -> the symbol it names as another identifier type (unused)
+    mismatched: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    forced: bool = False
 
     def unmatched(self) -> list[str]:
         """Queries with no symbol (including ambiguous ones), in input order."""
@@ -295,6 +337,8 @@ class Harmonised:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per query: query, symbol, how, candidates ('|'-joined; '' if not ambiguous)."""
+        import pandas as pd
+
         return pd.DataFrame(
             {
                 "query": list(self.queries),
@@ -356,25 +400,64 @@ def detect_id_type(names: Sequence[str]) -> IdType:
 def harmonise(names: Sequence[str], id_type: IdType | Literal["auto"] = "auto") -> Harmonised:
     """Map each name to an approved human symbol (rules in the module docstring).
 
-    Order and duplicates are preserved; each distinct name is resolved once.
+    Order and duplicates are preserved; each distinct name is resolved once. ``exact`` keeps
+    every name as given (how ``"exact"``), with no lookup.
     """
-    if id_type != "auto" and id_type not in ID_TYPES:
-        raise UsageError(f"unknown id_type {id_type!r}; use 'auto' or one of {', '.join(ID_TYPES)}")
+    id_type = check_id_type(id_type)
+    if id_type == "exact":
+        queries = tuple(str(n) for n in names)
+        return Harmonised(queries, queries, ("exact",) * len(queries), "exact", forced=True)
     queries = tuple(_clean(names))
-    used = detect_id_type(queries) if id_type == "auto" else id_type
+    forced = id_type != "auto"
+    used = id_type if forced else detect_id_type(queries)
     t = gene_table()
     cache: dict[str, Resolved] = {}
     for q in queries:
         if q not in cache:
-            cache[q] = t.resolve(q, used) if q else _NONE
+            cache[q] = t.resolve(q, used, fallback=not forced) if q else _NONE
     ambiguous = {q: r[2] for q, r in cache.items() if r[0] is None and r[2]}
+    mismatched: dict[str, str] = {}
+    if forced:  # names of another type: say what they are instead of matching them silently
+        for q, r in cache.items():
+            if q and r[0] is None and not r[2]:
+                other = t.resolve_any(q)[0]
+                if other is not None:
+                    mismatched[q] = other
     return Harmonised(
         queries=queries,
         symbols=tuple(cache[q][0] for q in queries),
         how=tuple(cache[q][1] for q in queries),
         id_type=used,
         ambiguous=MappingProxyType(ambiguous),
+        mismatched=MappingProxyType(mismatched),
+        forced=forced,
     )
+
+
+def check_id_type(id_type: object) -> str:
+    """``id_type`` if valid (``"mouse"`` is accepted for ``"mouse_symbol"``), else a UsageError."""
+    if id_type == "mouse":
+        return "mouse_symbol"
+    if not isinstance(id_type, str) or id_type not in ID_TYPE_CHOICES:
+        raise UsageError(f"unknown id_type {id_type!r}; use one of {', '.join(ID_TYPE_CHOICES)}")
+    return id_type
+
+
+def reported_how(query: str, symbol: str, how: str | None) -> str | None:
+    """``how`` when ``query`` names ``symbol`` differently (worth showing the user), else None.
+
+    Aliases, case changes and curated names always count; an ortholog or a ``SYMBOL|ENTREZ``
+    row only when its symbol part differs from the approved symbol (``OLD|123`` -> ``NEW`` is a
+    rename, ``IL6|3569`` -> ``IL6`` is not); Ensembl and Entrez IDs never do.
+    """
+    if how in RENAMED_HOW:
+        return how
+    if how == "ortholog":
+        return how if query.upper() != symbol.upper() else None
+    if how == "symbol_entrez":
+        part = query.rsplit("|", 1)[0].strip()
+        return "renamed" if part not in ("", "?") and part.upper() != symbol.upper() else None
+    return None
 
 
 def recognised_fraction(names: Sequence[str]) -> float:

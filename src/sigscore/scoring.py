@@ -23,7 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from . import __version__
-from .coverage import CoveragePolicy, CoverageReport, build_report
+from .coverage import CoveragePolicy, CoverageReport, GeneMatches, build_report
 from .errors import CoverageError, InputError, UsageError
 from .matrix import Expression, as_expression, check_finite, merge_duplicate_genes
 from .methods import GeneStats, IndexedSet, MethodSpec, get_method
@@ -63,34 +63,109 @@ def resolve_signatures(gene_sets: Any = None, tier: str = "extended") -> Any:
 
 def harmonise_columns(
     expr: Expression, id_type: str = "auto"
-) -> tuple[Expression, dict[str, str], str]:
+) -> tuple[Expression, GeneMatches, str]:
     """Rename columns to approved symbols, merging genes that share one.
 
-    Returns the new expression, ``{symbol: name(s) in the input}`` for every recognised
-    gene, and the identifier type used. Unrecognised columns keep their original name, so
-    nothing the user sent is dropped from rank-based methods.
+    Returns the new expression, a :class:`~sigscore.coverage.GeneMatches` (gene -> column,
+    plus what coverage reports) and the identifier type used. Rules:
+
+    * a column matched only through an alias or another case is never merged into a column
+      that names the same gene exactly (``PD-L1`` next to ``CD274``): it keeps its own name,
+      unmatched, and a note says so; columns matched the same way (two Ensembl versions of one
+      ID, ``IL6`` twice) are merged as :func:`~sigscore.matrix.merge_duplicate_genes` says;
+    * names the gene table does not know keep their name and still meet set members of the
+      same name, in every mode, so custom sets (probe IDs, ADT names) work;
+    * names of another type than a *forced* ``id_type`` stay unmatched and are reported;
+    * ``id_type="exact"``: names are taken as given, nothing is renamed or merged, and
+      duplicated names are an :class:`~sigscore.errors.InputError`.
+
+    Unrecognised columns keep their original name, so nothing the user sent is dropped from
+    rank-based methods.
     """
-    from .genes import harmonise
+    from .genes import RENAMED_HOW, harmonise, reported_how
 
     harm = harmonise(list(expr.var_names), id_type=id_type)
-    keys = [
-        sym if sym is not None else str(q)
-        for q, sym in zip(harm.queries, harm.symbols, strict=True)
-    ]
+    if harm.id_type == "exact":
+        return _exact_columns(expr), GeneMatches({q: q for q in harm.queries}), "exact"
+    exact_named = {
+        s for s, h in zip(harm.symbols, harm.how, strict=True) if s and h not in RENAMED_HOW
+    }
+    keys: list[str] = []
+    kept_apart: dict[str, str] = {}  # input name -> the gene it would have been merged into
+    for q, sym, how in zip(harm.queries, harm.symbols, harm.how, strict=True):
+        if sym is not None and not (how in RENAMED_HOW and sym in exact_named):
+            keys.append(sym)
+            continue
+        if sym is not None:
+            kept_apart[q] = sym
+        # an unmatched name equal to a matched gene's symbol (STAT3 in a forced-Ensembl file
+        # that also has STAT3's ENSG) must not merge with it
+        keys.append(q if q not in exact_named else f"{q} [unmatched]")
     merged_expr, merged = merge_duplicate_genes(expr, keys)
-    present: dict[str, str] = {}
-    for q, sym in zip(harm.queries, harm.symbols, strict=True):
-        if sym is not None and sym not in present:
-            present[sym] = " + ".join(merged[sym]) if sym in merged else str(q)
+    columns: dict[str, str] = {}
+    shown: dict[str, str] = {}
+    hows: dict[str, str] = {}
+    mismatched: dict[str, str] = {}
+    unknown: dict[str, str] = {}
+    for q, sym, how, key in zip(harm.queries, harm.symbols, harm.how, keys, strict=True):
+        if sym is not None and key == sym:
+            if sym not in columns:
+                columns[sym] = sym
+                if sym in merged:
+                    shown[sym] = " + ".join(merged[sym])
+                elif q != sym:
+                    shown[sym] = q
+            kind = reported_how(q, sym, how)
+            if kind is not None and sym not in hows:
+                hows[sym] = kind
+        elif q in harm.mismatched:
+            mismatched.setdefault(harm.mismatched[q], q)
+        elif sym is None and q and q not in harm.ambiguous:
+            unknown.setdefault(q, key)
+    recognised = tuple(columns)
+    for q, key in unknown.items():  # matched as given; a gene symbol of the same name wins
+        columns.setdefault(q, key)
+    by_upper: dict[str, list[str]] = {}
+    for q, key in unknown.items():
+        by_upper.setdefault(q.upper(), []).append(key)
+    folded = {u: ks[0] for u, ks in by_upper.items() if len(set(ks)) == 1}
+    notes = merged_expr.notes
     if merged:
         examples = ", ".join(f"{k} ← {' + '.join(v)}" for k, v in list(merged.items())[:5])
-        merged_expr.notes.append(
+        notes.append(
             f"{len(merged)} gene(s) shared a symbol after harmonisation and were merged: {examples}"
+        )
+    if kept_apart:
+        examples = ", ".join(f"{q} ({s})" for q, s in list(kept_apart.items())[:5])
+        notes.append(
+            f"{len(kept_apart)} column(s) name a gene by an alias or in another case while the "
+            f"matrix also has its exact name; they were kept apart, not merged: {examples}"
         )
     if harm.ambiguous:
         amb = ", ".join(f"{q} → {'/'.join(c)}" for q, c in list(harm.ambiguous.items())[:5])
-        merged_expr.notes.append(f"{len(harm.ambiguous)} ambiguous alias(es) left unmatched: {amb}")
-    return merged_expr, present, harm.id_type
+        notes.append(f"{len(harm.ambiguous)} ambiguous alias(es) left unmatched: {amb}")
+    if harm.mismatched:
+        ex = ", ".join(f"{q} ({s})" for q, s in list(harm.mismatched.items())[:5])
+        notes.append(
+            f"id_type {harm.id_type!r} was requested; {len(harm.mismatched)} identifier(s) of "
+            f"another type were not matched: {ex}"
+        )
+    matches = GeneMatches(columns, recognised, shown, hows, mismatched, folded)
+    return merged_expr, matches, harm.id_type
+
+
+def _exact_columns(expr: Expression) -> Expression:
+    """``expr`` with its names as given; duplicated names are an error that names them."""
+    names = pd.Index([str(n) for n in expr.var_names])
+    if not names.is_unique:
+        dup = list(dict.fromkeys(names[names.duplicated()]))
+        shown = ", ".join(repr(d) for d in dup[:10]) + (" ..." if len(dup) > 10 else "")
+        raise InputError(
+            f"{expr.source}: id_type 'exact' matches identifiers as given, so each must be "
+            f"unique, but {len(dup)} appear more than once: {shown}. Make them unique or use "
+            "another id_type (which merges duplicates)"
+        )
+    return Expression(expr.X, expr.obs_names, names, expr.source, expr.value_scale, expr.notes)
 
 
 def prepare(
@@ -138,9 +213,13 @@ def prepare(
     for name, spec in specs.items():
         if report[name].status == "excluded":
             continue
-        up = [(column[g], w) for g, w in zip(spec.up, spec.up_weights, strict=True) if g in present]
+        up = [
+            (column[present.column(g)], w)
+            for g, w in zip(spec.up, spec.up_weights, strict=True)
+            if g in present
+        ]
         down = [
-            (column[g], w)
+            (column[present.column(g)], w)
             for g, w in zip(spec.down, spec.down_weights, strict=True)
             if g in present
         ]
