@@ -177,7 +177,9 @@ def test_bad_inputs_are_usage_errors(small):
     with pytest.raises(UsageError, match="gene names are required"):
         sigscore.score(small.to_numpy(), SETS)
     with pytest.raises(UsageError, match="cannot score data of type"):
-        sigscore.score("not a matrix", SETS)
+        sigscore.score(b"bytes are not a matrix", SETS)
+    with pytest.raises(InputError, match="not a matrix: file not found"):
+        sigscore.score("not a matrix", SETS)  # a str is a path
     with pytest.raises(UsageError, match="genes_axis"):
         sigscore.score(small, SETS, genes_axis="diagonal")
     with pytest.raises(UsageError, match="coverage_policy"):

@@ -171,7 +171,7 @@ def handle_errors(func: F) -> F:
             except SigscoreError as exc:
                 # e.g. a coverage error repeats what the per-module warnings said: one message
                 _flush_warnings(False)
-                _say("error", _first_sentences(exc.message, STATE.verbose))
+                _say("error", _first_sentences(exc.message_for("cli"), STATE.verbose))
                 if STATE.verbose and exc.__cause__ is not None:
                     traceback.print_exception(exc.__cause__, file=sys.stderr)
                 raise typer.Exit(exc.exit_code) from None

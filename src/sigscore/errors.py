@@ -6,7 +6,32 @@ sentences on stderr, the HTTP service to an RFC 9457 problem document.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Literal
+
+Audience = Literal["python", "cli", "http"]
+
+#: ``{opt:name=value}`` in a message: an option, spelled for whoever called (see ``spell``).
+_OPTION = re.compile(r"\{opt:([a-z_]+)(?:=([^}]*))?\}")
+#: Options whose spelling differs between interfaces: Python keyword form, CLI flag, HTTP field.
+_SPELLINGS = {"min_genes": ("coverage_policy={{'min_genes': {v}}}", "--min-genes", "min_genes")}
+
+
+def spell(name: str, value: str | None = None, audience: Audience = "python") -> str:
+    """Option ``name`` (set to ``value``) as the caller writes it: keyword, flag or form field."""
+    py, flag, field = _SPELLINGS.get(name, (None, "--" + name.replace("_", "-"), name))
+    if audience == "cli":
+        return flag if value is None else f"{flag} {value}"
+    if audience == "http":
+        return f"the form field {field}" if value is None else f"the form field {field}={value}"
+    if py is not None and value is not None:
+        return py.format(v=value)
+    return f"{name}=..." if value is None else f"{name}={value!r}"
+
+
+def render(template: str, audience: Audience = "python") -> str:
+    """A message template with its ``{opt:...}`` options spelled for ``audience``."""
+    return _OPTION.sub(lambda m: spell(m.group(1), m.group(2), audience), template)
 
 
 class SigscoreError(Exception):
@@ -16,9 +41,21 @@ class SigscoreError(Exception):
     http_status: int = 400
 
     def __init__(self, message: str, *, detail: dict[str, Any] | None = None) -> None:
+        # A message may name options as {opt:name=value}: shown as Python keywords here,
+        # as flags by the CLI and as form fields by the service (message_for).
+        self.template = message if _OPTION.search(message) else None
+        message = render(message) if self.template else message
         super().__init__(message)
         self.message = message
         self.detail = detail or {}
+
+    def message_for(self, audience: Audience) -> str:
+        """The message with its advice in the caller's language (python, cli or http)."""
+        shown = render(self.template) if self.template else None
+        if shown is None or shown not in self.message:
+            return self.message  # no options named, or the message was rewritten since
+        # keep what a caller added around it (e.g. the CLI's "file: " prefix)
+        return self.message.replace(shown, render(self.template, audience))
 
 
 class UsageError(SigscoreError, ValueError):

@@ -1202,6 +1202,33 @@ def _orient(raw: _Raw, genes_axis: str, source: str) -> Expression:
     return expr
 
 
+def orient(expr: Expression) -> Expression:
+    """``expr`` (a table as given, rows × columns) with its gene axis found as for files.
+
+    Used by :func:`sigscore.score` for DataFrames, with the files' recognition counts. A
+    table's columns are genes by convention, and short name lists such as ``s1, s2`` are
+    often gene aliases too, so the rows are taken as genes only when they are plausible
+    gene names and either the columns are not, or the rows hold more recognised names at
+    no less than half the columns' recognised fraction. When neither axis holds
+    recognisable identifiers the table is kept as given, so custom gene sets with their
+    own names can still match.
+    """
+    rows = [str(v) for v in expr.obs_names]
+    cols = [str(v) for v in expr.var_names]
+    fr_r, n_r = _recognised(rows)
+    fr_c, n_c = _recognised(cols)
+    ok_r = fr_r >= _MIN_GENE_FRACTION or n_r >= _MIN_GENE_COUNT
+    ok_c = fr_c >= _MIN_GENE_FRACTION or n_c >= _MIN_GENE_COUNT
+    if not ok_r and not ok_c:
+        expr.notes.append("genes in columns (names on neither axis recognised; as given)")
+        return expr
+    flip = ok_r and (not ok_c or (n_r > n_c and fr_r >= fr_c / 2))
+    raw = _Raw(expr.X, rows, cols, "rows" if flip else "columns", "auto-detected")
+    out = _orient(raw, "auto", expr.source)
+    out.notes = [*expr.notes, *out.notes]
+    return out
+
+
 _SCALE_NOTES = {
     "counts": "values look like raw counts (non-negative integers)",
     "log": "values look log-transformed",

@@ -9,7 +9,9 @@ return a DataFrame whose ``attrs["sigscore"]`` holds the coverage report and a m
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +33,7 @@ from .methods import GeneStats, IndexedSet, MethodSpec, get_method
 DEFAULT_METHOD = "singscore"
 #: Memory a row chunk may take while being scored (bytes), unless ``chunk_size`` is given.
 DEFAULT_CHUNK_BYTES = 256 * 1024**2
+GenesAxis = Literal["auto", "columns", "rows"]
 
 
 @dataclass
@@ -178,14 +181,14 @@ def prepare(
     context: Literal["up", "exclude"] = "up",
     layer: str | None = None,
     use_raw: bool = False,
-    genes_axis: Literal["columns", "rows"] = "columns",
+    genes_axis: GenesAxis = "auto",
     var_names: Any = None,
     obs_names: Any = None,
     warn: bool = True,
 ) -> PreparedInput:
     """Everything :func:`score` does before running a method."""
     policy = CoveragePolicy.coerce(coverage_policy)
-    expr = as_expression(
+    expr = to_expression(
         data,
         layer=layer,
         use_raw=use_raw,
@@ -233,13 +236,148 @@ def prepare(
             )
         )
     if not sets:
-        raise CoverageError(
-            f"{expr.source}: no signature could be scored — too few of its genes were found "
-            f"(identifiers looked like {used_id_type!r}; {len(present)} of {expr.shape[1]} genes "
-            "recognised). Check the gene identifiers or pass id_type=...\n" + str(report),
-            detail={"coverage": report.to_records()},
-        )
+        genes = {g for spec in specs.values() for g in (*spec.up, *spec.down)}
+        raise _no_coverage_error(expr, present, used_id_type, id_type, report, genes)
     return PreparedInput(expr, sets, list(specs), report, sigset, used_id_type)
+
+
+def _read_path(data: Any, genes_axis: GenesAxis, layer: str | None) -> Expression:
+    """A path or an open binary/text file, read with :func:`sigscore.readers.read_matrix`."""
+    from .readers import read_matrix
+
+    if isinstance(data, str | os.PathLike):
+        return read_matrix(data, genes_axis=genes_axis, layer=layer)
+    name = Path(str(getattr(data, "name", "") or "stream")).name
+    with tempfile.TemporaryDirectory(prefix="sigscore-stream-") as tmp:
+        path = Path(tmp) / (name or "stream")
+        # The readers sniff content and may need to seek: spool the stream to disk first.
+        with open(path, "wb") as out:
+            while block := data.read(1 << 20):
+                out.write(block.encode("utf-8") if isinstance(block, str) else block)
+        return read_matrix(path, genes_axis=genes_axis, layer=layer)
+
+
+def to_expression(
+    data: Any,
+    *,
+    layer: str | None = None,
+    use_raw: bool = False,
+    genes_axis: GenesAxis = "auto",
+    var_names: Any = None,
+    obs_names: Any = None,
+) -> Expression:
+    """Any accepted input as observations × genes, finding the gene axis when ``"auto"``.
+
+    Paths and file objects go through :func:`sigscore.readers.read_matrix`; AnnData keeps
+    its obs × var layout; a DataFrame's gene axis is the one whose names are recognised as
+    gene identifiers, decided by the readers' rule (:func:`sigscore.readers.orient`); a
+    numpy/scipy matrix's is the one as long as ``var_names``.
+    """
+    if genes_axis not in ("auto", "columns", "rows"):
+        raise UsageError(f"genes_axis must be 'auto', 'rows' or 'columns', not {genes_axis!r}")
+    if isinstance(data, str | os.PathLike) or (
+        hasattr(data, "read") and not isinstance(data, Expression)
+    ):
+        if use_raw or var_names is not None or obs_names is not None:
+            raise UsageError("use_raw=, var_names= and obs_names= do not apply to a file")
+        return _read_path(data, genes_axis, layer)
+    kw = {"layer": layer, "use_raw": use_raw, "var_names": var_names, "obs_names": obs_names}
+    if genes_axis != "auto":
+        return as_expression(data, genes_axis=genes_axis, **kw)
+    if isinstance(data, Expression) or type(data).__name__ == "AnnData":
+        return as_expression(data, **kw)  # obs × var by construction
+    shape = getattr(data, "shape", None)
+    if var_names is not None and shape is not None and len(shape) == 2:
+        n = len(var_names)
+        rows = n == shape[0] and n != shape[1]
+        return as_expression(data, genes_axis="rows" if rows else "columns", **kw)
+    expr = as_expression(data, genes_axis="columns", **kw)
+    if not isinstance(data, pd.DataFrame) and not type(data).__module__.startswith("polars"):
+        return expr
+    from .readers import orient
+
+    return orient(expr)
+
+
+def _recognised_names(names: Any) -> tuple[int, list[str]]:
+    from .genes import gene_table
+
+    table = gene_table()
+    known = [str(n) for n in names if table.is_known(str(n))]
+    return len(known), known[:3]
+
+
+def _no_coverage_error(
+    expr: Expression,
+    present: Mapping[str, str],
+    used_id_type: str,
+    id_type: str,
+    report: CoverageReport,
+    genes: set[str],
+) -> CoverageError:
+    """Why no module could be scored, as far as the data shows, with advice.
+
+    Three causes are told apart: a transposed matrix (the sample names are the gene
+    identifiers), identifiers of a type not understood (or not the type forced), and a gene
+    panel that simply lacks the signature genes. Options are written as ``{opt:...}`` so
+    each interface spells them its own way (:meth:`SigscoreError.message_for`).
+    """
+    n_var, n_obs = expr.shape[1], expr.shape[0]
+    n_known = len(present)
+    in_file = sorted(genes & set(present))
+    cause: str
+    n_obs_known, obs_examples = _recognised_names(expr.obs_names)
+    if n_obs_known > max(n_known, 0) and (n_obs_known >= 10 or n_obs_known >= 0.05 * n_obs):
+        axis = next((n for n in expr.notes if n.startswith("genes in ")), "")
+        other = "columns" if "genes in rows" in axis else "rows"
+        cause = "transposed"
+        why = (
+            f"the matrix looks transposed: {n_obs_known:,} of the {n_obs:,} names taken as samples are "
+            f"gene identifiers (e.g. {', '.join(obs_examples)}) while {n_known:,} of the "
+            f"{n_var:,} column names taken as genes are. Pass {{opt:genes_axis={other}}} "
+            "(or let it be detected with {opt:genes_axis=auto})"
+        )
+    elif n_known < 0.5 * n_var:
+        from .genes import harmonise
+
+        cause = "id_type"
+        seen = ", ".join(repr(str(v)) for v in expr.var_names[:3])
+        auto = harmonise([str(v) for v in expr.var_names], id_type="auto")
+        n_auto = sum(s is not None for s in auto.symbols)
+        if id_type not in ("auto", None) and n_auto > n_known:
+            why = (
+                f"the identifiers were read as {id_type!r} but look like {auto.id_type!r}: "
+                f"{n_auto:,} of {n_var:,} are recognised that way, {n_known:,} as {id_type!r}. "
+                "Pass {opt:id_type=auto} or the matching type"
+            )
+        else:
+            why = (
+                f"only {n_known:,} of {n_var:,} gene identifiers were recognised (first: {seen}; "
+                "HGNC symbols, Ensembl, Entrez, SYMBOL|ENTREZ and mouse symbols are understood). "
+                "If they are another type, convert them or name the type with {opt:id_type}"
+            )
+    else:
+        cause = "panel"
+        best = max((r.n_found for r in report.modules), default=0)
+        lower = f", or accept modules with fewer genes ({{opt:min_genes={best}}})" if best else ""
+        why = (
+            f"{n_known:,} of the {n_var:,} genes are recognised, but the file holds only "
+            f"{len(in_file)} of the {len(genes)} signature genes"
+            f"{' (' + ', '.join(in_file[:10]) + (' ...' if len(in_file) > 10 else '') + ')' if in_file else ''}"
+            f": it looks like a targeted panel without the signatures' genes. Score a "
+            f"genome-wide matrix{lower}"
+        )
+    message = f"{expr.source}: no signature could be scored: {why}.\n{report}"
+    return CoverageError(
+        message,
+        detail={
+            "coverage": report.to_records(),
+            "cause": cause,
+            "signature_genes_in_file": in_file,
+            "n_signature_genes": len(genes),
+            "id_type": used_id_type,
+        },
+    )
 
 
 def chunk_rows_for(X: Any, budget_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
@@ -417,7 +555,7 @@ def score(
     context: Literal["up", "exclude"] = "up",
     layer: str | None = None,
     use_raw: bool = False,
-    genes_axis: Literal["columns", "rows"] = "columns",
+    genes_axis: GenesAxis = "auto",
     var_names: Any = None,
     obs_names: Any = None,
     reference_stats: GeneStats | None = None,
@@ -430,8 +568,12 @@ def score(
     Parameters
     ----------
     data
-        AnnData (obs × var), pandas/polars DataFrame (samples × genes, or genes × samples
-        with ``genes_axis="rows"``), or a numpy/scipy matrix with ``var_names``.
+        AnnData (obs × var), pandas/polars DataFrame, a numpy/scipy matrix with
+        ``var_names``, or a file path / open file in any format :func:`sigscore.read_matrix`
+        reads (``layer`` picks an h5ad layer).
+    genes_axis
+        ``"auto"`` (default) finds the gene axis of a DataFrame or file by which names are
+        gene identifiers (as the readers do); ``"rows"`` / ``"columns"`` force it.
     gene_sets
         ``None`` for the shipped signatures (``tier`` "core" or "extended"), a
         ``SignatureSet``, a mapping ``{name: genes | {"up": [...], "down": [...]}}``, or a
