@@ -54,7 +54,7 @@ TENX_TARGETS = [
     "matrix/indptr",
 ]
 TECHNIQUES = ["external_storage", "external_link", "soft_link", "virtual"]
-GATEWAY = "uns/zz_gateway"  # the external link the soft links go through
+GATEWAY = "uns/zz_gateway"  # the external link (to group /gw outside) soft links go through
 
 
 def make_outside(outside: Path, secret: str) -> tuple[Path, Path]:
@@ -68,10 +68,10 @@ def make_outside(outside: Path, secret: str) -> tuple[Path, Path]:
     store = outside / "outside_secret.h5"
     with h5py.File(store, "w") as f:
         for n in (len(CELLS), len(GENES)):
-            names = f.create_dataset(f"names{n}", data=[secret] * n, dtype=h5py.string_dtype())
+            names = f.create_dataset(f"gw/names{n}", data=[secret] * n, dtype=h5py.string_dtype())
             names.attrs["encoding-type"] = "string-array"
             names.attrs["encoding-version"] = "0.2.0"
-            f.create_dataset(f"fixed{n}", data=[secret.encode()] * n, dtype="S32")
+            f.create_dataset(f"gw/fixed{n}", data=[secret.encode()] * n, dtype="S32")
         raw = np.frombuffer(marker.read_bytes()[:65536], dtype=np.uint8)
         f.create_dataset("raw", data=raw)  # the secret's bytes, viewed as any dtype below
     return marker, store
@@ -93,15 +93,15 @@ def _replace(f: h5py.File, target: str, how: str, marker: Path, store: Path) -> 
     if how == "external_storage":
         new = f.create_dataset(target, shape=shape, dtype=dtype, external=[(str(marker), 0, 65536)])
     elif how == "external_link":
-        f[target] = h5py.ExternalLink(str(store), _outside_name(shape, dtype))
+        f[target] = h5py.ExternalLink(str(store), "/gw/" + _outside_name(shape, dtype))
         return [f"/{target}"]
     elif how == "soft_link":
         if GATEWAY not in f:
-            f[GATEWAY] = h5py.ExternalLink(str(store), "/")
+            f[GATEWAY] = h5py.ExternalLink(str(store), "/gw")
         f[target] = h5py.SoftLink(f"/{GATEWAY}/{_outside_name(shape, dtype)}")
         return [f"/{target}", f"/{GATEWAY}"]
     elif how == "virtual":
-        src = _outside_name(shape, dtype, fixed=True)
+        src = "gw/" + _outside_name(shape, dtype, fixed=True)
         layout = h5py.VirtualLayout(shape=shape, dtype=dtype)
         layout[...] = h5py.VirtualSource(str(store), src, shape=shape, dtype=dtype)
         new = f.create_virtual_dataset(target, layout)
@@ -120,7 +120,7 @@ def _outside_name(shape: tuple[int, ...], dtype: np.dtype, fixed: bool = False) 
 
 def _add_values(store: Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
     """A dataset of ``shape``/``dtype`` in the outside file whose bytes are the secret's."""
-    name = _outside_name(shape, dtype)
+    name = "gw/" + _outside_name(shape, dtype)
     with h5py.File(store, "a") as s:
         if name in s:
             return
@@ -183,6 +183,20 @@ def write_base_10x(path: Path) -> None:
         feats["genome"] = np.array([b"GRCh38"] * len(GENES))
 
 
+REFERENCE_CASES = ("reference_attribute", "reference_dataset", "region_reference", "dangling")
+
+
+def corpus_names() -> list[str]:
+    """The file names :func:`make_corpus` writes (known without writing anything)."""
+    names = [
+        f"{how}__{target.replace('/', '.')}.{ext}"
+        for ext, targets in (("h5ad", H5AD_TARGETS), ("h5", TENX_TARGETS))
+        for target in targets
+        for how in TECHNIQUES
+    ]
+    return sorted([*names, *(f"{how}.h5ad" for how in REFERENCE_CASES)])
+
+
 def make_corpus(
     out: str | Path, outside: str | Path | None = None, secret: str = DEFAULT_SECRET
 ) -> dict[str, dict[str, Any]]:
@@ -219,7 +233,7 @@ def make_corpus(
 def _reference_cases(out: Path, marker: Path) -> dict[str, dict[str, Any]]:
     """h5ad files whose references (or a dangling soft link) lead out of the tree."""
     cases: dict[str, dict[str, Any]] = {}
-    for how in ("reference_attribute", "reference_dataset", "region_reference", "dangling"):
+    for how in REFERENCE_CASES:
         name = f"{how}.h5ad"
         path = out / name
         write_base_h5ad(path)

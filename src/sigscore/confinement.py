@@ -68,6 +68,11 @@ class _Walk:
     seen: set[int] = field(default_factory=set)
     groups: list[tuple[Any, str, int]] = field(default_factory=list)
 
+    def root(self) -> Any:
+        import h5py
+
+        return h5py.h5o.open(self.fid, b"/")
+
     def count(self, n: int = 1) -> None:
         self.items += n
         if self.items > self.max_items:
@@ -132,7 +137,7 @@ class _Walk:
         text = target.decode("utf-8", "replace")
         hops = 0
         todo = [p for p in target.split(b"/") if p not in (b"", b".")]
-        here = self.fid if target.startswith(b"/") else gid
+        here = self.root() if target.startswith(b"/") else gid
         where = "/" if target.startswith(b"/") else gpath
         while todo:
             part = todo.pop(0)
@@ -149,7 +154,7 @@ class _Walk:
                 inner = here.links.get_val(part)
                 todo = [p for p in inner.split(b"/") if p not in (b"", b".")] + todo
                 if inner.startswith(b"/"):
-                    here, where = self.fid, "/"
+                    here, where = self.root(), "/"
             else:
                 raise _Refused(
                     link, f"a soft link to {text!r}, which leaves the file through link {nxt!r}"
@@ -210,10 +215,7 @@ class _Walk:
             self.visit(oid, f"{where} (referenced object)", 0)
 
     def run(self) -> None:
-        import h5py
-
-        root = h5py.h5o.open(self.fid, b"/")
-        self.visit(root, "/", 0)
+        self.visit(self.root(), "/", 0)
         while self.groups:
             gid, path, depth = self.groups.pop()
             self.group(gid, path, depth)
@@ -276,9 +278,9 @@ def check_hdf5_confined(
     path = Path(file)
     label = name or path.name
     try:
-        # Only metadata is read below; locking off so a read-only copy on a shared
-        # filesystem (or a file another process has open) can be checked.
-        f = h5py.File(path, "r", locking=False)
+        # Default locking: the same file may already be open in this process (backed
+        # AnnData), and HDF5 refuses a second open whose locking flag differs.
+        f = h5py.File(path, "r")
     except OSError as exc:
         msg = str(exc).replace(str(path), label)
         raise InputError(

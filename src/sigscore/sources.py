@@ -367,6 +367,7 @@ class BackedSource(RowSource):
                 "cells means reading the whole file; rewrite it as CSR (e.g. "
                 "adata.X = adata.X.tocsr(); adata.write_h5ad(...)) to score it backed"
             )
+        _check_confined(array)
         super().__init__(tuple(array.shape), sparse=isinstance(array, CSRDataset), source=source)
         self.array = array
         self._csr: tuple[Any, Any, np.ndarray] | None = None
@@ -393,6 +394,26 @@ class BackedSource(RowSource):
             (data[lo:hi], indices[lo:hi], indptr[start : stop + 1] - lo),
             shape=(stop - start, self._raw_shape[1]),
         )
+
+
+def _check_confined(array: Any) -> None:
+    """The file or store behind an on-disk matrix must not reach outside itself.
+
+    anndata opens backed files with plain h5py/zarr, which follow external links, external
+    storage and virtual datasets (HDF5) or symbolic links (zarr): refuse such a file before
+    any row is read (see :mod:`sigscore.confinement`).
+    """
+    import h5py
+
+    from .confinement import check_hdf5_confined, check_zarr_confined
+
+    node = getattr(array, "group", array)  # anndata's sparse datasets wrap a group
+    if isinstance(node, h5py.Group | h5py.Dataset):
+        check_hdf5_confined(node)
+        return
+    root = getattr(getattr(node, "store", None), "root", None)
+    if root is not None:
+        check_zarr_confined(root)
 
 
 class DaskSource(RowSource):
@@ -512,9 +533,12 @@ def read_zarr_backed(store: str | os.PathLike[str]) -> Any:
     import anndata as ad
     import zarr
 
+    from .confinement import check_zarr_confined
+
     path = Path(store)
     if not path.exists():
         raise InputError(f"zarr store not found: {path}")
+    check_zarr_confined(path)  # before zarr reads obs/var through an escaping link
     group = zarr.open_group(str(path), mode="r")
     X_elem = group["X"]
     encoding = dict(X_elem.attrs).get("encoding-type", "array")
