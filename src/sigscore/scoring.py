@@ -80,7 +80,9 @@ def harmonise_columns(
       same name, in every mode, so custom sets (probe IDs, ADT names) work;
     * names of another type than a *forced* ``id_type`` stay unmatched and are reported;
     * ``id_type="exact"``: names are taken as given, nothing is renamed or merged, and
-      duplicated names are an :class:`~sigscore.errors.InputError`.
+      duplicated names are an :class:`~sigscore.errors.InputError`. A set member meets only
+      its own name, or, when no column has it, the one column equal to it ignoring case
+      (signature readers upper-case members; reported as a case match).
 
     Unrecognised columns keep their original name, so nothing the user sent is dropped from
     rank-based methods.
@@ -89,7 +91,9 @@ def harmonise_columns(
 
     harm = harmonise(list(expr.var_names), id_type=id_type)
     if harm.id_type == "exact":
-        return _exact_columns(expr), GeneMatches({q: q for q in harm.queries}), "exact"
+        exact = _exact_columns(expr)
+        names = {q: q for q in harm.queries}
+        return exact, GeneMatches(names, folded=_fold_unique(names)), "exact"
     exact_named = {
         s for s, h in zip(harm.symbols, harm.how, strict=True) if s and h not in RENAMED_HOW
     }
@@ -128,10 +132,7 @@ def harmonise_columns(
     recognised = tuple(columns)
     for q, key in unknown.items():  # matched as given; a gene symbol of the same name wins
         columns.setdefault(q, key)
-    by_upper: dict[str, list[str]] = {}
-    for q, key in unknown.items():
-        by_upper.setdefault(q.upper(), []).append(key)
-    folded = {u: ks[0] for u, ks in by_upper.items() if len(set(ks)) == 1}
+    folded = _fold_unique(unknown)
     notes = merged_expr.notes
     if merged:
         examples = ", ".join(f"{k} ← {' + '.join(v)}" for k, v in list(merged.items())[:5])
@@ -155,6 +156,18 @@ def harmonise_columns(
         )
     matches = GeneMatches(columns, recognised, shown, hows, mismatched, folded)
     return merged_expr, matches, harm.id_type
+
+
+def _fold_unique(names: Mapping[str, str]) -> dict[str, str]:
+    """Upper-cased name -> column key, for names no other name equals ignoring case.
+
+    Signature readers upper-case set members (HGNC style), so ``1007_s_at`` in a GMT arrives
+    as ``1007_S_AT``; this lets it meet its column (coverage reports it as a case match).
+    """
+    by_upper: dict[str, set[str]] = {}
+    for name, key in names.items():
+        by_upper.setdefault(name.upper(), set()).add(key)
+    return {u: next(iter(ks)) for u, ks in by_upper.items() if len(ks) == 1}
 
 
 def _exact_columns(expr: Expression) -> Expression:
