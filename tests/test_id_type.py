@@ -194,3 +194,59 @@ def test_public_score_exact_reproduces_r_gsva(r_public, method: str) -> None:
     diff = float(np.max(np.abs(ours - ref)))
     print(f"public score(id_type='exact') vs R GSVA 1.46, {method}: max|diff| = {diff:.3g}")
     assert diff <= TOLERANCE[method]
+
+
+# --- command line ---------------------------------------------------------------------------------
+SCORING_COMMANDS = [["score"], ["index"], ["report"], ["reference", "build"]]
+
+
+@pytest.mark.parametrize("command", SCORING_COMMANDS, ids=" ".join)
+def test_every_scoring_command_takes_the_library_id_types(command: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from sigscore.cli import app
+    from sigscore.example import example_path
+
+    runner = CliRunner()
+    help_text = " ".join(
+        runner.invoke(app, [*command, "--help"], terminal_width=200).stdout.split()
+    )
+    assert "--id-type" in help_text
+    for choice in ID_TYPE_CHOICES:
+        assert choice in help_text, (command, choice)
+    assert "mouse_symbol" in help_text  # 'mouse' is only named as its synonym
+    bad = runner.invoke(app, [*command, "--id-type", "hgnc", str(example_path()), "-o", "out.json"])
+    assert bad.exit_code == 2, (bad.exit_code, bad.stderr)
+    assert "unknown id_type 'hgnc'" in bad.stderr and "mouse_symbol" in bad.stderr
+
+
+def _find(obj: object, key: str) -> list[object]:
+    """Every value stored under ``key`` anywhere in a JSON document."""
+    if isinstance(obj, dict):
+        return [v for k, v in obj.items() if k == key] + [
+            x for v in obj.values() for x in _find(v, key)
+        ]
+    if isinstance(obj, list):
+        return [x for v in obj for x in _find(v, key)]
+    return []
+
+
+def test_cli_id_type_is_applied_not_just_recorded(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from sigscore.cli import app
+    from sigscore.example import example_path
+
+    runner = CliRunner()
+    manifest = tmp_path / "m.json"
+    args = [str(example_path()), "-o", str(tmp_path / "s.csv"), "--manifest", str(manifest)]
+    ok = runner.invoke(app, ["score", *args, "--id-type", "exact"])
+    assert ok.exit_code == 0, ok.stderr
+    assert set(_find(json.loads(manifest.read_text()), "id_type")) == {"exact"}
+    # the example holds symbols: forcing Ensembl IDs scores nothing, and says why
+    for command in (["score"], ["index"]):
+        bad = runner.invoke(app, [*command, *args, "--id-type", "ensembl"])
+        assert bad.exit_code == 4, (command, bad.exit_code, bad.stderr)
+        assert "'ensembl'" in bad.stderr and "'symbol'" in bad.stderr

@@ -33,6 +33,7 @@ import typer
 
 from . import __version__
 from .errors import InputError, SigscoreError, UsageError
+from .genes import ID_TYPE_CHOICES, check_id_type
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -271,7 +272,11 @@ IdTypeOpt = Annotated[
     str,
     typer.Option(
         "--id-type",
-        help="Gene identifier type: auto, symbol, ensembl, entrez, symbol_entrez, mouse.",
+        help=(
+            f"Gene identifier type: {', '.join(ID_TYPE_CHOICES)} ('mouse' = mouse_symbol). "
+            "A given type is not fallen back from (other identifiers are reported, not "
+            "matched); exact matches names as given, with no alias mapping or merging."
+        ),
     ),
 ]
 MinGenesOpt = Annotated[
@@ -566,6 +571,7 @@ def score(
     from .scoring import score as score_fn
 
     paths, method, tier, params = _checked_args(inputs, method, tier, param, DEFAULT_METHOD)
+    id_type = check_id_type(id_type)  # before reading any file
     sigset = _load_sigset(tier, signatures)  # read once, not once per input
 
     def one(expr: Any) -> Any:
@@ -611,11 +617,14 @@ def compute_index(
     progress: bool | None = None,
     min_genes: int | None = None,
     params: dict[str, Any] | None = None,
+    id_type: str = "auto",
 ) -> Any:
     """``sigscore.resistance_index`` with CLI arguments (paths, or objects already loaded)."""
     from .index import resistance_index
 
     kw: dict[str, Any] = {}
+    if id_type != "auto":
+        kw["id_type"] = id_type
     if tier != "extended":
         kw["tier"] = tier
     if progress is not None:
@@ -657,12 +666,14 @@ def index(
     genes_axis: GenesAxisOpt = "auto",
     fmt: FormatOpt = "csv",
     param: ParamOpt = None,
+    id_type: IdTypeOpt = "auto",
     min_genes: MinGenesOpt = None,
     progress: ProgressOpt = None,
     manifest: ManifestOpt = None,
 ) -> None:
     """Sorafenib-resistance index per sample, with per-module contributions and flags."""
     paths, method, tier, params = _checked_args(inputs, method, tier, param)
+    id_type = check_id_type(id_type)
     # read the signature set, definition and reference once, not once per input
     from .index import get_definition
     from .reference import Reference
@@ -682,6 +693,7 @@ def index(
             progress=progress,
             min_genes=min_genes,
             params=params,
+            id_type=id_type,
         )
 
     results = _per_input(paths, one, genes_axis=genes_axis, layer=layer)
@@ -794,6 +806,7 @@ def reference_build(
     tier: TierOpt = "extended",
     layer: LayerOpt = None,
     genes_axis: GenesAxisOpt = "auto",
+    id_type: IdTypeOpt = "auto",
     min_genes: MinGenesOpt = None,
     progress: ProgressOpt = None,
 ) -> None:
@@ -807,6 +820,7 @@ def reference_build(
 
     paths = _check_inputs(cohort)
     method = _check_method(method)
+    id_type = check_id_type(id_type)
     frames = []
     for path in paths:
         expr = read_input(path, genes_axis=genes_axis, layer=layer)
@@ -819,6 +833,7 @@ def reference_build(
                 tier=tier,
                 progress=progress,
                 min_genes=min_genes,
+                id_type=id_type,
             )
         )
     pooled = pd.concat(frames)
@@ -845,6 +860,7 @@ def report(
     tier: TierOpt = "extended",
     layer: LayerOpt = None,
     genes_axis: GenesAxisOpt = "auto",
+    id_type: IdTypeOpt = "auto",
     title: Annotated[str | None, typer.Option("--title", help="Report title.")] = None,
     progress: ProgressOpt = None,
 ) -> None:
@@ -853,6 +869,7 @@ def report(
 
     (path,) = _check_inputs([input])
     method = _check_method(method)
+    id_type = check_id_type(id_type)
     expr = read_input(path, genes_axis=genes_axis, layer=layer)
     written = write_report(
         expr,
@@ -865,6 +882,7 @@ def report(
         input_paths=[path],
         title=title,
         progress=progress,
+        **({"id_type": id_type} if id_type != "auto" else {}),
     )
     _report_written([written])
 
