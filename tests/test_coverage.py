@@ -71,3 +71,29 @@ def test_coerce_passes_through_and_fills_defaults():
         "min_genes": 2,
         "min_fraction": 0.0,
     }
+
+
+def test_gene_matches_report_only_real_renames_and_mismatches():
+    from sigscore.coverage import GeneMatches
+
+    matches = GeneMatches(
+        columns={"STAT3": "STAT3", "IL6": "IL6", "CD274": "CD274", "G00001": "G00001"},
+        recognised=("STAT3", "IL6", "CD274"),
+        shown={"STAT3": "STAT3|6774", "IL6": "IL6|3569", "CD274": "PD-L1"},
+        how={"CD274": "curated"},
+        mismatched={"JAK2": "ENSG00000096968"},
+        folded={"ADT-CD3": "adt-cd3"},
+    )
+    genes = ["STAT3", "IL6", "CD274", "G00001", "ADT-CD3", "JAK2"]
+    cov = module_coverage("m", genes, matches, CoveragePolicy(warn_below=0.9))
+    assert cov.found == ["STAT3", "IL6", "CD274", "G00001", "ADT-CD3"] and cov.missing == ["JAK2"]
+    # IL6|3569 is a lookup, not another name: only the alias and the case match are listed
+    assert cov.matched_via == {"CD274": "PD-L1", "ADT-CD3": "adt-cd3"}
+    assert cov.matched_how == {"CD274": "curated", "ADT-CD3": "case"}
+    assert cov.mismatched == {"JAK2": "ENSG00000096968"}
+    assert cov.status == "low"
+    # as a mapping: the recognised genes; unknown names answer membership as given
+    assert list(matches) == ["STAT3", "IL6", "CD274"] and len(matches) == 3
+    assert "G00001" in matches and "adt-cd3".upper() in matches and "NOPE" not in matches
+    with pytest.warns(UserWarning, match="under another identifier type"):
+        build_report({"m": genes}, matches, CoveragePolicy(warn_below=0.9))
