@@ -15,7 +15,7 @@ that borrows data from elsewhere:
 
 Read with plain h5py/anndata, each would hand out the secret; sigscore must refuse them.
 ``MANIFEST.json`` in the output folder maps each file to its target and the offending
-object paths (any of which a refusal may name).
+object paths (any of which a refusal may name; written without the leading "/").
 
     python scripts/make_hostile_corpus.py OUT_DIR [--outside DIR] [--secret TEXT]
 """
@@ -94,12 +94,12 @@ def _replace(f: h5py.File, target: str, how: str, marker: Path, store: Path) -> 
         new = f.create_dataset(target, shape=shape, dtype=dtype, external=[(str(marker), 0, 65536)])
     elif how == "external_link":
         f[target] = h5py.ExternalLink(str(store), "/gw/" + _outside_name(shape, dtype))
-        return [f"/{target}"]
+        return [target]
     elif how == "soft_link":
         if GATEWAY not in f:
             f[GATEWAY] = h5py.ExternalLink(str(store), "/gw")
         f[target] = h5py.SoftLink(f"/{GATEWAY}/{_outside_name(shape, dtype)}")
-        return [f"/{target}", f"/{GATEWAY}"]
+        return [target, GATEWAY]
     elif how == "virtual":
         src = "gw/" + _outside_name(shape, dtype, fixed=True)
         layout = h5py.VirtualLayout(shape=shape, dtype=dtype)
@@ -109,7 +109,7 @@ def _replace(f: h5py.File, target: str, how: str, marker: Path, store: Path) -> 
         raise ValueError(how)
     for k, v in attrs.items():
         new.attrs[k] = v
-    return [f"/{target}"]
+    return [target]
 
 
 def _outside_name(shape: tuple[int, ...], dtype: np.dtype, fixed: bool = False) -> str:
@@ -244,19 +244,19 @@ def _reference_cases(out: Path, marker: Path) -> dict[str, dict[str, Any]]:
                 cases[name] = {
                     "technique": "dangling_soft_link",
                     "target": "obs/_index",
-                    "objects": ["/obs/_index"],
+                    "objects": ["obs/_index"],
                 }
                 continue
             hidden = _hidden_external(f, marker)
             if how == "reference_attribute":
                 f["obs"].attrs["names_ref"] = hidden.ref
-                objects = ["/obs@names_ref (referenced object)"]
+                objects = ["obs@names_ref (referenced object)"]
             elif how == "reference_dataset":
                 f["uns"].create_dataset("refs", data=[hidden.ref], dtype=h5py.ref_dtype)
-                objects = ["/uns/refs (referenced object)"]
+                objects = ["uns/refs (referenced object)"]
             else:
                 f["var"].attrs["names_region"] = hidden.regionref[0:2]
-                objects = ["/var@names_region (referenced object)"]
+                objects = ["var@names_region (referenced object)"]
         cases[name] = {"technique": how, "target": "(unlinked dataset)", "objects": objects}
     return cases
 

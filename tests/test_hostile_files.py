@@ -170,7 +170,9 @@ def test_relative_soft_link_resolved_inside(tmp_path: Path) -> None:
         f["a/b/data"] = np.arange(3)
         f["a/alias"] = h5py.SoftLink("b/data")  # relative to /a
         f["a/bad"] = h5py.SoftLink("b/missing")
-    with pytest.raises(InputError, match=r"'/a/bad' is a soft link to 'b/missing'"):
+    with pytest.raises(
+        InputError, match=r"'a/bad' is a soft link to 'b/missing' \(relative to its group\)"
+    ):
         check_hdf5_confined(path)
     with h5py.File(path, "a") as f:
         del f["a/bad"]
@@ -216,7 +218,7 @@ def test_message_names_display_name_not_path(corpus) -> None:
     folder, outside, _ = corpus
     with pytest.raises(InputError) as info:
         check_hdf5_confined(folder / "virtual__X.data.h5ad", "upload.h5ad")
-    assert info.value.message.startswith("upload.h5ad: refused: object '/X/data' is a virtual")
+    assert info.value.message.startswith("upload.h5ad: refused: object 'X/data' is a virtual")
     _no_leak(info.value.message, outside, folder)
 
 
@@ -231,9 +233,9 @@ def test_backed_h5ad_refused_by_tl_and_score(corpus) -> None:
     folder = corpus[0]
     adata = ad.read_h5ad(folder / "external_storage__X.data.h5ad", backed="r")
     try:
-        with pytest.raises(InputError, match=r"'/X/data' is a dataset with external storage"):
+        with pytest.raises(InputError, match=r"'X/data' is a dataset with external storage"):
             sigscore.tl.score(adata)
-        with pytest.raises(InputError, match=r"'/X/data' is a dataset with external storage"):
+        with pytest.raises(InputError, match=r"'X/data' is a dataset with external storage"):
             sigscore.score(adata)
     finally:
         adata.file.close()

@@ -304,7 +304,6 @@ async def receive_multipart(request: Request, settings: Settings) -> Upload:
             parser.write(chunk)
         parser.finalize()
         sink.close()
-        return up
     except Problem:
         sink.close()
         up.cleanup()
@@ -322,6 +321,34 @@ async def receive_multipart(request: Request, settings: Settings) -> Upload:
             "standard multipart/form-data request",
             kind="malformed-request",
         ) from exc
+    try:  # off the event loop: the walk reads the HDF5 structure
+        await asyncio.to_thread(check_confined, up)
+    except BaseException:
+        up.cleanup()
+        raise
+    return up
+
+
+def check_confined(up: Upload) -> None:
+    """Refuse (400) an HDF5 part that reaches outside itself before it is queued as a job.
+
+    The reader refuses it again when it runs (:mod:`sigscore.confinement`); checking at upload
+    time makes ``POST /v1/jobs`` answer 400 at once instead of accepting a doomed job. An
+    HDF5 file that cannot even be opened is left to the reader, whose message is precise.
+    """
+    import h5py
+
+    from sigscore.confinement import check_hdf5_confined
+    from sigscore.errors import InputError
+
+    for saved in up.files.values():
+        if not h5py.is_hdf5(saved.path):
+            continue
+        try:
+            check_hdf5_confined(saved.path, saved.name)
+        except InputError as exc:
+            if "object" in exc.detail:
+                raise
 
 
 async def receive_json(request: Request, settings: Settings) -> Any:

@@ -134,7 +134,7 @@ class _Walk:
         """Resolve a soft link one name at a time, refusing one that dangles or leaves."""
         import h5py
 
-        text = target.decode("utf-8", "replace")
+        text = _shown_target(target)
         hops = 0
         todo = [p for p in target.split(b"/") if p not in (b"", b".")]
         here = self.root() if target.startswith(b"/") else gid
@@ -142,7 +142,7 @@ class _Walk:
         while todo:
             part = todo.pop(0)
             if h5py.h5i.get_type(here) != h5py.h5i.GROUP or not here.links.exists(part):
-                raise _Refused(link, f"a soft link to {text!r}, which does not exist in the file")
+                raise _Refused(link, f"a soft link to {text}, which does not exist in the file")
             ltype = int(here.links.get_info(part).type)
             nxt = _join(where, part)
             if ltype == h5py.h5l.TYPE_HARD:
@@ -157,7 +157,7 @@ class _Walk:
                     here, where = self.root(), "/"
             else:
                 raise _Refused(
-                    link, f"a soft link to {text!r}, which leaves the file through link {nxt!r}"
+                    link, f"a soft link to {text}, which leaves the file through link {nxt!r}"
                 )
 
     def dataset(self, did: Any, path: str) -> None:
@@ -223,7 +223,16 @@ class _Walk:
 
 def _join(parent: str, name: bytes) -> str:
     text = name.decode("utf-8", "replace")
-    return f"/{text}" if parent == "/" else f"{parent}/{text}"
+    # Shown without the leading "/" ("var/_index", as anndata users write it): a message
+    # must not look like a server path to whoever screens responses for them.
+    return text if parent == "/" else f"{parent}/{text}"
+
+
+def _shown_target(target: bytes) -> str:
+    text = target.decode("utf-8", "replace")
+    if text.startswith("/"):
+        return f"{text.lstrip('/')!r} (from the file's root)"
+    return f"{text!r} (relative to its group)"
 
 
 def _holds_reference(tid: Any) -> bool:
