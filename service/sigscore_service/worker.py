@@ -198,7 +198,11 @@ def _compute(task: dict[str, Any], result_dir: Path) -> tuple[Any, str]:
             files["file"],
             genes_axis=opts.get("genes_axis") or "auto",
             layer=opts.get("layer"),
+            # the operator's limits (settings), not the library's defaults
             max_decompressed_bytes=task.get("max_decompressed_bytes"),
+            max_ratio=task.get("max_ratio"),
+            ratio_floor_bytes=task.get("ratio_floor_bytes"),
+            max_cells=task.get("max_cells"),
         )
     except _SYSTEM_EXIT:
         raise
@@ -208,12 +212,6 @@ def _compute(task: dict[str, Any], result_dir: Path) -> tuple[Any, str]:
             f"{type(exc).__name__}); check that it is a complete, uncorrupted expression matrix"
         ) from None
     n_cells = int(expr.shape[0]) * int(expr.shape[1])
-    if n_cells > int(task.get("max_cells") or n_cells):
-        raise UsageError(
-            f"the matrix has {expr.shape[0]:,} × {expr.shape[1]:,} = {n_cells:,} values, more "
-            f"than this server's limit of {task['max_cells']:,}; score it in parts or with the "
-            "sigscore library/CLI"
-        )
     sync_cells = task.get("sync_max_cells")
     if sync_cells is not None and n_cells > sync_cells:
         raise TooLargeForSync(n_cells)

@@ -441,3 +441,24 @@ def test_the_path_hook_checks_every_response() -> None:
 
     with pytest.raises(AssertionError, match="server path"):
         asyncio.run(aleak())
+
+
+def test_operator_limits_reach_the_reader(make_server) -> None:
+    """max_ratio / ratio_floor_bytes / max_cells from the settings, not the library defaults:
+    bz2 is expanded by the reader (the upload guard follows gzip and zip only)."""
+    import bz2
+
+    srv = make_server({"SIGSCORE_MAX_RATIO": "3", "SIGSCORE_RATIO_FLOOR_BYTES": "0",
+                       "SIGSCORE_MAX_CELLS": "50000"}).start()  # fmt: skip
+    plain = pd.read_csv(EXAMPLE, sep="\t", index_col=0).to_csv(sep="\t").encode()
+    packed = bz2.compress(plain, 9)
+    assert len(plain) > 3 * len(packed)  # > 3:1, far below the library's default 200:1
+    small = pd.read_csv(EXAMPLE, sep="\t", index_col=0).iloc[:2000, :4]  # 8,000 values
+    with httpx.Client(base_url=srv.url, timeout=120) as c:
+        r = c.post("/v1/score", files={"file": ("m.tsv.bz2", packed)}, data={"index": "false"})
+        assert r.status_code in (400, 413) and "3:1" in r.json()["detail"], r.text
+        r = _submit(c, "/v1/score")  # 24 × 3,133 = 75,192 values > 50,000
+        assert r.status_code == 400 and "max_cells" in r.json()["detail"], r.text
+        ok = c.post("/v1/score", files={"file": ("s.tsv", small.to_csv(sep="\t").encode())},
+                    data={"index": "false"})  # fmt: skip
+        assert ok.status_code == 200, ok.text
