@@ -14,10 +14,7 @@ Public API (imported lazily so that ``import sigscore`` stays fast)::
     sigscore.tl / sigscore.pl                    # scanpy plug-in
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+import importlib as _importlib
 
 __version__ = "0.1.0"
 
@@ -46,17 +43,18 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     try:
         module_name, attr = _LAZY[name]
     except KeyError:
         raise AttributeError(f"module 'sigscore' has no attribute {name!r}") from None
-    module = importlib.import_module(f"{__name__}.{module_name}")
+    module = _importlib.import_module(f"{__name__}.{module_name}")
     return module if attr is None else getattr(module, attr)
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    # the public names only: no helper imports, no lazy-loading machinery
+    return sorted(__all__)
 
 
 __all__ = ["__version__", *_LAZY]

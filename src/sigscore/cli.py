@@ -707,7 +707,13 @@ def _load_sigset(tier: str, signatures: Path | None = None) -> Any:
     tier = _check_choice(tier, ("core", "extended"), "--tier")
     if signatures is not None:
         return read_signatures(str(signatures), tier=tier)
-    return load_signatures(tier=tier)
+    from ._cache import cached
+    from .signatures import shipped_signatures_dir
+
+    # Parsing the shipped YAML with line tracking costs more than scoring a small file:
+    # keep the parsed set in the disk cache, keyed by the files' content.
+    files = sorted(p for p in shipped_signatures_dir().iterdir() if p.suffix == ".yaml")
+    return cached(f"signatures-{tier}", files, lambda: load_signatures(tier=tier))
 
 
 def _gene_fields(entry: Any) -> dict[str, Any]:

@@ -308,8 +308,15 @@ def _group(pairs: Iterable[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
 
 @functools.cache
 def gene_table() -> GeneTable:
-    """The packaged :class:`GeneTable`, loaded on first use and cached for the process."""
-    return GeneTable()
+    """The packaged :class:`GeneTable`, loaded on first use and cached for the process.
+
+    The built lookups are also kept in the per-user disk cache (:mod:`sigscore._cache`), so
+    a new process (a CLI call) loads them instead of rebuilding them.
+    """
+    from ._cache import cached
+
+    sources = [_data_path("gene_table.tsv.gz"), _data_path("curated_aliases.tsv")]
+    return cached("gene_table", sources, GeneTable)
 
 
 @dataclass(frozen=True)
