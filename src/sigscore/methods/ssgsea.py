@@ -28,8 +28,10 @@ Parameters (defaults in ``SPEC.defaults``):
   without ties both modes are identical.
 
 Directional sets: ``ES(up) - ES(down)`` (ssGSEA has no native up/down form); never clipped.
-Constant genes are kept (as GSVA does for ssGSEA). Bulk method: sparse input is ranked row
-chunk by row chunk (each chunk densified, never the whole matrix).
+Constant genes are kept (as GSVA does for ssGSEA). Per row only the set genes' ranks are
+found (each value is binned into the sorted set-gene values, :mod:`._ranks`), so a row costs
+O(n log u) for the ``u`` set genes and each set O(its size); rows run in parallel and sparse
+input is never densified.
 """
 
 from __future__ import annotations
@@ -39,19 +41,19 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
+import scipy.sparse as sp
 
 from ._base import GeneStats, IndexedSet, Matrix, MethodSpec
-from ._gsva_common import combine, dense_rows, expand_sets, iter_row_chunks, rows_per_chunk
-
-
-def _positions_r_compat(block: np.ndarray) -> np.ndarray:
-    """``n + 1 -`` position in R's stable decreasing order (ties: earlier gene first)."""
-    # Ordinal ranks of the column-reversed block: among equal values, a gene earlier in the
-    # input order ends later in the reversed order and so gets the higher rank, i.e. the
-    # earlier position in the decreasing order, as R's stable ``order(decreasing=TRUE)``.
-    rev = rankdata(block[:, ::-1], method="ordinal", axis=1)
-    return rev[:, ::-1].astype(np.float64)
+from ._gsva_common import combine, expand_sets
+from ._ranks import (
+    as_csr,
+    average_rank_desc,
+    ordinal_ranks,
+    row_blocks,
+    set_layout,
+    tie_counts,
+    tie_counts_dense,
+)
 
 
 def run(
@@ -68,13 +70,24 @@ def run(
     n_obs, n = X.shape
     plan = expand_sets(sets)
     part_scores = np.full((n_obs, len(plan.parts)), np.nan)
+    # Only the set genes' ranks enter the closed form, so each row's values are binned into
+    # the sorted set-gene values (O(n log u)) instead of ranking all n genes.
+    layout = set_layout([IndexedSet(str(j), p.genes) for j, p in enumerate(plan.parts)], n)
     total = n * (n + 1) / 2.0
-    for rows in iter_row_chunks(n_obs, rows_per_chunk(n, copies=6)):
-        block = dense_rows(X, rows)
-        avg = rankdata(block, method="average", axis=1)
+    dense = not sp.issparse(X)
+    for rows in row_blocks(n_obs, max(layout.size, 1)):
+        if dense:
+            greater, equal, before = tie_counts_dense(X[rows], layout, ordinal=r_compat)
+        else:
+            M = as_csr(X[rows])
+            greater, equal = tie_counts(M, layout)
+        avg = n + 1.0 - average_rank_desc(greater, equal)  # ascending, ties averaged
         if r_compat:
+            # GSVA 1.46 stores averaged ranks as integers (truncating tied .5 ranks) and
+            # places ties in its decreasing order by input position (R's stable ``order``).
             weight = np.trunc(avg) ** alpha
-            pos = _positions_r_compat(block)
+            ordinal = greater + before + 1 if dense else ordinal_ranks(M, layout)
+            pos = n + 1.0 - ordinal
         else:
             weight = avg**alpha
             pos = avg
@@ -82,8 +95,9 @@ def run(
             k = part.genes.size
             if k == 0 or k == n:
                 continue
-            a = weight[:, part.genes]
-            p = pos[:, part.genes]
+            cols = layout.up[j]
+            a = weight[:, cols]
+            p = pos[:, cols]
             in_set = (a * p).sum(axis=1) / a.sum(axis=1)
             out_set = (total - p.sum(axis=1)) / (n - k)
             part_scores[rows, j] = in_set - out_set
