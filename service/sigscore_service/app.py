@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import hmac
 import json
 import logging
 import shutil
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures.process import BrokenProcessPool
@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 from sigscore import __version__
 
@@ -48,6 +49,7 @@ from .models import (
     SignatureSummary,
 )
 from .problems import Problem
+from .server import BODY_TIMED_OUT, EdgeGuard, body_timeout_detail, install_log_filters
 from .settings import Settings
 from .uploads import Upload, new_upload_dir, parse_json, receive_json, receive_multipart
 
@@ -233,27 +235,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Location", "Retry-After"],
         )
 
-    @app.middleware("http")
-    async def request_context(request: Request, call_next: Any) -> Response:
-        rid = request.headers.get("x-request-id", "")
-        if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
-            rid = uuid.uuid4().hex
-        request.state.request_id = rid
-        t0 = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-        finally:
-            dt = time.perf_counter() - t0
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            metrics.requests.labels(request.method, route, str(status)).inc()
-            metrics.latency.labels(request.method, route).observe(dt)
-            access_log.info("request", extra={
-                "request_id": rid, "method": request.method, "path": route,
-                "status": status, "duration_ms": round(dt * 1000, 2)})  # fmt: skip
-        response.headers["X-Request-ID"] = rid
-        return response
+    def observe(scope: dict[str, Any], status: int, seconds: float) -> None:
+        """Metrics and the access line of a request (called once per request by EdgeGuard,
+        a plain ASGI middleware: BaseHTTPMiddleware costs a task group per body read)."""
+        route = getattr(scope.get("route"), "path", "unmatched")
+        method = scope["method"]
+        metrics.requests.labels(method, route, str(status)).inc()
+        metrics.latency.labels(method, route).observe(seconds)
+        # the only line a disconnect gets (no traceback), and it is not counted as a 500
+        msg = "client disconnected before the request was read" if status == 499 else "request"
+        access_log.info(msg, extra={
+            "request_id": scope["state"].get("request_id"), "method": method, "path": route,
+            "status": status, "duration_ms": round(seconds * 1000, 2)})  # fmt: skip
+
+    _install_edges(app, settings, observe)
 
     def dispatcher() -> Dispatcher:
         d = state.get("dispatcher")
@@ -268,26 +263,42 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # ---------------------------------------------------------------- operations
     @app.get("/healthz", response_model=Health, tags=["operations"])
-    def healthz() -> Health:
-        """Liveness: the process answers."""
+    async def healthz() -> Health:
+        """Liveness: the process answers (on the event loop: no thread hop under load)."""
         return Health(status="ok")
 
     @app.get(
         "/readyz",
         response_model=Ready,
         tags=["operations"],
-        responses=_problem_responses(503) | {503: {"model": Ready}},
+        responses=_problem_responses(503),
     )
     def readyz() -> JSONResponse:
-        """Readiness: the job store answers and the worker pool is up."""
+        """Readiness: the data directory takes a file, the job store answers a real query
+        (SQLite: ``PRAGMA quick_check``) and the worker pool is up; else 503 problem+json."""
         d = state.get("dispatcher")
-        ok_store = store.ping()
-        ok_workers = bool(d is not None and d.healthy)
-        ready = ok_store and ok_workers
-        body = Ready(
-            status="ready" if ready else "not ready", job_store=ok_store, workers=ok_workers
+        store_err = store.check()
+        failed = {
+            "data_dir": _probe_data_dir(settings.data_dir),
+            "job_store": store_err and "the job store failed its check",
+            "workers": None if d is not None and d.healthy else "the worker pool is not running",
+        }
+        failed = {k: v for k, v in failed.items() if v}
+        was_ready, state["ready"] = state.get("ready", True), not failed
+        if not failed:
+            if not was_ready:
+                log.info("ready again")
+            body = Ready(status="ready", job_store=True, workers=True)
+            return JSONResponse(body.model_dump())
+        if was_ready:  # log the change, not every probe
+            log.warning(f"not ready: {failed}" + (f"; job store: {store_err}" if store_err else ""))
+        return problems.problem_response(
+            503,
+            "not ready: " + "; ".join(failed.values()),
+            kind="not-ready",
+            headers={"Retry-After": str(settings.retry_after_s)},
+            **{k: k not in failed for k in ("data_dir", "job_store", "workers")},
         )
-        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
     @app.get(
         "/metrics",
@@ -711,6 +722,77 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = custom_openapi  # type: ignore[method-assign]
     return app
+
+
+STORAGE_ERRNOS = frozenset(
+    getattr(errno, n)
+    for n in ("EROFS", "EACCES", "EPERM", "ENOSPC", "EDQUOT", "EIO", "ENFILE", "EMFILE",
+              "ENOTDIR", "ESTALE")
+    if hasattr(errno, n)
+)  # fmt: skip
+
+
+def _probe_data_dir(data_dir: Path) -> str | None:
+    """Create, write and remove a probe file where uploads and results go; the reason if not."""
+    for d in (data_dir, data_dir / "uploads"):
+        probe = d / f".ready-{uuid.uuid4().hex}"
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            with open(probe, "xb") as fh:
+                fh.write(b"ready")
+            probe.unlink()
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                probe.unlink()
+            code = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+            return f"the data directory is not writable ({code}: {exc.strerror})"
+    return None
+
+
+def _install_edges(app: FastAPI, settings: Settings, observe: Any) -> None:
+    """Server-edge behaviour: :class:`~.server.EdgeGuard` outermost (so even a 500 page gets
+    its headers), client disconnects and slow bodies, storage failures as 503."""
+    import sqlalchemy as sa
+
+    install_log_filters()
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: EdgeGuard(build(), settings, observe)  # type: ignore[method-assign]
+
+    @app.exception_handler(ClientDisconnect)
+    async def _disconnect(request: Request, exc: ClientDisconnect) -> Response:
+        # the upload code has already removed the upload's folder and closed its files
+        if getattr(request.state, BODY_TIMED_OUT, False):
+            return problems.problem_response(
+                408,
+                body_timeout_detail(settings),
+                kind="request-timeout",
+                request=request,
+                headers={"Connection": "close"},
+            )
+        # nobody reads this: the client has gone (nginx's 499, for the log and metrics)
+        return Response(status_code=499)
+
+    async def _storage(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, OSError) and exc.errno not in STORAGE_ERRNOS:
+            raise exc  # not a storage failure: an internal error (500, logged)
+        if isinstance(exc, sa.exc.IntegrityError | sa.exc.ProgrammingError | sa.exc.DataError):
+            raise exc  # a bug, not the storage
+        what = (f"{errno.errorcode.get(exc.errno or 0, '')} {exc.strerror}"
+                if isinstance(exc, OSError) else type(exc).__name__)  # fmt: skip
+        log.error(
+            f"storage failure ({what}): {str(exc).splitlines()[0][:300]}",
+            extra={"path": request.url.path},
+        )
+        return problems.problem_response(
+            503,
+            f"the server's storage is failing ({what.strip()}); retry later",
+            kind="storage-unavailable",
+            request=request,
+            headers={"Retry-After": str(settings.retry_after_s)},
+        )
+
+    for exc_type in (OSError, sa.exc.OperationalError, sa.exc.DatabaseError):
+        app.add_exception_handler(exc_type, _storage)
 
 
 def _preload() -> None:

@@ -23,6 +23,7 @@ import json
 import logging
 import multiprocessing
 import shutil
+import sqlite3
 import time
 import uuid
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -114,6 +115,33 @@ class JobStore:
             return True
         except Exception:
             return False
+
+    def check(self) -> str | None:
+        """Readiness: ``None`` when the store answers a real query, else the reason.
+
+        SQLite: ``PRAGMA quick_check`` on a fresh connection (a pooled one may answer from its
+        page cache after the file went bad). It reads every page once, so it costs O(file
+        size); the job table stays small (finished jobs expire), and a corrupt page anywhere
+        is found, which ``SELECT 1`` or a count over an index would miss. PostgreSQL: a
+        query on the jobs table through the pool.
+        """
+        db = self.engine.url.database
+        try:
+            if self.engine.dialect.name == "sqlite" and db and db != ":memory:":
+                # mode=rw: a missing file is an error, not a new empty database
+                con = sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=rw", uri=True, timeout=5)
+                try:
+                    rows = [str(r[0]) for r in con.execute("PRAGMA quick_check").fetchall()]
+                finally:
+                    con.close()
+                if rows != ["ok"]:
+                    return "PRAGMA quick_check: " + "; ".join(rows[:3])
+            else:
+                with self.engine.connect() as c:
+                    c.execute(sa.select(jobs_table.c.id).limit(1)).all()
+        except Exception as exc:  # any failure means "not ready", with the reason
+            return f"{type(exc).__name__}: {exc}"
+        return None
 
     def create(
         self, task: dict[str, Any], input_name: str, input_bytes: int, owner: str | None = None

@@ -87,6 +87,40 @@ class Settings(BaseSettings):
     )
     retry_after_s: int = Field(default=30, ge=1, description="Retry-After sent with 429/503.")
     log_level: str = Field(default="INFO")
+    # -- edges of the HTTP server (applied by `sigscore serve`; see sigscore_service.server)
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Cap on a request's head (request line + all headers); larger: 400.",
+    )
+    max_header_count: int = Field(default=100, ge=1, description="Headers per request; more: 431.")
+    max_header_field_bytes: int = Field(
+        default=8190, ge=64, description="Cap on one header (name + value); larger: 431."
+    )
+    max_request_line_bytes: int = Field(
+        default=8190, ge=64, description="Cap on the request line (method, path, query): 414."
+    )
+    header_timeout_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="Time a client has to send a whole request head (connection closed after).",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest wait for the next piece of a request body (then 408 and close)...",
+    )
+    body_min_rate: int = Field(
+        default=1024,
+        ge=0,
+        description="...and, after body_timeout_s, the slowest average upload rate (bytes/s).",
+    )
+    keep_alive_s: float = Field(
+        default=5.0, gt=0, description="Idle time before a keep-alive connection is closed."
+    )
+    max_connections: int = Field(
+        default=2048, ge=1, description="Open connections/requests before new requests get 503."
+    )
 
     def api_key_hashes(self) -> frozenset[bytes]:
         """SHA-256 digests of the configured keys (the keys themselves are not kept)."""

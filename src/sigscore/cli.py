@@ -949,7 +949,8 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
-    """Start the HTTP service (needs the [service] extra)."""
+    """Start the HTTP service (needs the [service] extra); limits come from SIGSCORE_
+    settings (header size and count, head/body read timeouts, keep-alive, connections)."""
     import importlib.util
 
     missing = [
@@ -960,11 +961,10 @@ def serve(
             f"the HTTP service is not installed (missing: {', '.join(missing)}). "
             "Install it with: pip install 'sigscore[service]'"
         )
-    import uvicorn
+    from sigscore_service.server import serve as run_server
 
-    uvicorn.run(
-        "sigscore_service.app:create_app", factory=True, host=host, port=port, log_level=log_level
-    )
+    # uvicorn (h11) with the header, timeout and connection limits of the SIGSCORE_ settings
+    run_server(host, port, log_level)
 
 
 def run() -> None:
