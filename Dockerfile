@@ -34,5 +34,7 @@ VOLUME ["/var/lib/sigscore"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
   CMD python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)" || exit 1
+# `sigscore serve` applies the SIGSCORE_ edge limits (header caps, head/body read timeouts,
+# keep-alive, connection cap; see sigscore_service/server.py): do not replace it with uvicorn
 ENTRYPOINT ["sigscore"]
 CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]
