@@ -315,7 +315,8 @@ def gene_table() -> GeneTable:
     """
     from ._cache import cached
 
-    sources = [_data_path("gene_table.tsv.gz"), _data_path("curated_aliases.tsv")]
+    # this module's own source too: a changed GeneTable class must not load an old pickle
+    sources = [_data_path("gene_table.tsv.gz"), _data_path("curated_aliases.tsv"), Path(__file__)]
     return cached("gene_table", sources, GeneTable)
 
 
