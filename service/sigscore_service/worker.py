@@ -370,4 +370,5 @@ def warm_up() -> int:
         frame = pd.DataFrame(np.arange(30.0).reshape(3, 10), columns=genes)
         with contextlib.suppress(Exception):  # warm-up only
             score(frame, {"a": genes[:5], "b": genes[5:]}, progress=False)
+            _shipped_label()  # parsed once per worker, before the first task needs it
     return os.getpid()
