@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sigscore.genes import ID_TYPE_CHOICES
 from sigscore.methods import METHOD_NAMES
 
 MethodName = Literal[tuple(METHOD_NAMES)]  # type: ignore[valid-type]
@@ -69,9 +70,8 @@ class ScoreOptions(BaseModel):
     )
     genes_axis: Literal["auto", "rows", "columns"] = "auto"
     layer: str | None = Field(default=None, max_length=200, description="h5ad layer.")
-    id_type: Literal["auto", "symbol", "ensembl", "entrez", "symbol_entrez", "mouse_symbol"] = (
-        "auto"
-    )
+    # one list of identifier types, the library's (CLI and HTTP accept the same values)
+    id_type: Literal[(*ID_TYPE_CHOICES, "mouse")] = "auto"  # type: ignore[valid-type]
     min_genes: int | None = Field(default=None, ge=1, le=10000)
     params: dict[str, Any] = Field(default_factory=dict, description="Method parameters.")
     mode: Literal["auto", "sync", "async"] = Field(
