@@ -193,8 +193,19 @@ def test_soft_link_loop_and_caps(tmp_path: Path) -> None:
         for i in range(50):
             g.attrs[f"a{i}"] = i
     check_hdf5_confined(many)
-    with pytest.raises(InputError, match="more than 30 links, attributes and references"):
+    with pytest.raises(
+        InputError, match="the file holds more than 30 links, attributes and references"
+    ):
         check_hdf5_confined(many, max_items=30)
+
+    links = tmp_path / "links.h5"
+    with h5py.File(links, "w") as f:
+        g = f.create_group("g")
+        for i in range(100):
+            g[f"s{i}"] = h5py.SoftLink("/g")
+    check_hdf5_confined(links)
+    with pytest.raises(InputError, match="the file holds more than 60 links"):
+        check_hdf5_confined(links, max_items=60)  # stops iterating the group's links
 
     deep = tmp_path / "deep.h5"
     with h5py.File(deep, "w") as f:

@@ -77,7 +77,7 @@ class _Walk:
         self.items += n
         if self.items > self.max_items:
             raise _Refused(
-                "/", f"more than {self.max_items:,} links, attributes and references to check"
+                "", f"more than {self.max_items:,} links, attributes and references to check"
             )
 
     def first_visit(self, oid: Any) -> bool:
@@ -113,12 +113,18 @@ class _Walk:
         self.attributes(gid, path)
         links: list[tuple[bytes, int]] = []
 
+        room = self.max_items - self.items
+
         def collect(name: bytes, info: Any) -> int | None:
+            # No exception may leave an h5py callback: returning a value stops the
+            # iteration instead (a group with millions of links is not read to its end).
+            if len(links) > room:
+                return 1
             links.append((name, int(info.type)))
-            self.count()  # stops a group with millions of links mid-iteration
             return None
 
         gid.links.iterate(collect, info=True)
+        self.count(len(links))  # refuses here when the iteration was stopped
         for name, ltype in links:
             child = _join(path, name)
             if ltype == h5py.h5l.TYPE_HARD:
@@ -304,6 +310,11 @@ def _walk(fid: Any, label: str, max_items: int, max_depth: int) -> None:
     try:
         _Walk(fid, max_items, max_depth).run()
     except _Refused as exc:
+        if not exc.obj:  # a limit of the walk, not one object
+            raise InputError(
+                f"{label}: refused: the file holds {exc.what} (a limit against hostile files)",
+                detail={"reason": exc.what},
+            ) from None
         raise InputError(
             f"{label}: refused: object {exc.obj!r} is {exc.what}; {_ADVICE}",
             detail={"object": exc.obj, "reason": exc.what},
