@@ -43,8 +43,8 @@ MAX_SOFT_HOPS = 40
 MAX_ZARR_ENTRIES = 5_000_000
 
 _ADVICE = (
-    "sigscore reads only self-contained files: write the data into the file itself "
-    "(e.g. adata.write_h5ad() after loading it in a session you trust)"
+    "sigscore reads only self-contained files; if you trust where its data come from, load "
+    "it with anndata and save it again (adata.write_h5ad) so they are stored inside it"
 )
 
 
