@@ -756,7 +756,11 @@ def _install_edges(app: FastAPI, settings: Settings, observe: Any) -> None:
 
     install_log_filters()
     build = app.build_middleware_stack
-    app.build_middleware_stack = lambda: EdgeGuard(build(), settings, observe)  # type: ignore[method-assign]
+
+    def edged() -> Any:
+        return EdgeGuard(build(), settings, observe)
+
+    app.build_middleware_stack = edged  # type: ignore[method-assign]
 
     @app.exception_handler(ClientDisconnect)
     async def _disconnect(request: Request, exc: ClientDisconnect) -> Response:

@@ -26,10 +26,10 @@ What each limit is enforced by (all set by :class:`~sigscore_service.settings.Se
 
 gunicorn's ``limit_request_*`` options were not used: with uvicorn workers they are not
 applied (the uvicorn protocol parses the request), and gunicorn's ``timeout`` is a worker
-heartbeat, not a read timeout. hypercorn's ``read_timeout`` is per read, so it does not stop a
-client that trickles a byte a second. Running bare ``uvicorn --factory
-sigscore_service.app:create_app`` keeps the ASGI-level limits but not the head-size cap or the
-head timeout: run the service with ``sigscore serve`` (the container does).
+heartbeat, not a read timeout. hypercorn's ``read_timeout`` and its idle timer restart on
+every read, so neither stops a client that trickles a byte a second. Bare ``uvicorn --factory
+sigscore_service.app:create_app`` keeps the ASGI-level limits but not the head-size cap or
+the head timeout: run the service with ``sigscore serve`` (the container does).
 
 Query strings never reach a log: uvicorn's access log is off (the app writes its own access
 line with the route template), and :class:`DropQuery` strips them if it is switched on.

@@ -505,3 +505,29 @@ def test_readyz_corrupt_sqlite_page(make_server) -> None:
         assert 500 not in statuses
         assert statuses <= {200, 503}, statuses
     assert "internal error" not in srv.log.read_text(errors="replace")
+
+
+def test_readiness_query_postgres(tmp_path: Path) -> None:
+    """On PostgreSQL the check queries the jobs table; a database that went away is a
+    reason, not an exception."""
+    import sqlalchemy as sa
+    from test_service_recovery import _fresh_pg_database
+
+    from sigscore_service.jobs import JobStore
+    from sigscore_service.settings import Settings
+
+    url = os.environ.get("SIGSCORE_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip('SIGSCORE_TEST_DATABASE_URL unset (eval "$(bash scripts/start_postgres.sh)")')
+    db = _fresh_pg_database(url)
+    store = JobStore(Settings(data_dir=tmp_path, database_url=db))
+    try:
+        assert store.check() is None
+        admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:  # gone, with the store's open connections
+            c.execute(sa.text(f"DROP DATABASE {db.rsplit('/', 1)[1]} WITH (FORCE)"))
+        admin.dispose()
+        reason = store.check()
+        assert reason is not None and "OperationalError" in reason, reason
+    finally:
+        store.dispose()
