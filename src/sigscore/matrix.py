@@ -65,12 +65,18 @@ class Expression:
         return block.toarray() if sp.issparse(block) else np.asarray(block)
 
 
+#: Float types kept as given: scoring reads float32 in place (kernels and row blocks widen to
+#: float64 as they go), so a float32 matrix is never copied whole to float64.
+_KEPT_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _to_float_matrix(X: Any, source: str) -> np.ndarray | sp.csr_matrix:
+    """float32/float64 as given (no copy); other numeric types as float64."""
     if sp.issparse(X):
         X = sp.csr_matrix(X)
         if X.dtype.kind not in "fiub":
             raise InputError(f"{source}: sparse matrix has non-numeric dtype {X.dtype}")
-        return X.astype(np.float64, copy=False)
+        return X if X.dtype in _KEPT_FLOATS else X.astype(np.float64)
     arr = np.asarray(X)
     if arr.dtype.kind not in "fiub":
         raise InputError(
@@ -79,7 +85,7 @@ def _to_float_matrix(X: Any, source: str) -> np.ndarray | sp.csr_matrix:
         )
     if arr.ndim != 2:
         raise InputError(f"{source}: expected a 2-D matrix, got {arr.ndim} dimension(s)")
-    return arr.astype(np.float64, copy=False)
+    return arr if arr.dtype in _KEPT_FLOATS else arr.astype(np.float64)
 
 
 def check_finite(expr: Expression) -> None:
@@ -292,25 +298,20 @@ def merge_duplicate_genes(
         order = np.lexsort((-means, codes))  # within each key, highest mean first
         first = order[np.r_[True, codes[order][1:] != codes[order][:-1]]]
         X = expr.X[:, first[np.argsort(codes[first])]]
-    elif rule == "max":
-        from .sources import _group_max  # sources imports numba: keep it off import time
+    elif not expr.is_lazy:
+        # One pass over the stored values; only the duplicated columns are reduced.
+        from ._merge_kernels import MAX, MEAN, SUM, merge_columns
 
+        X = merge_columns(expr.X, codes, len(uniques), {"max": MAX, "sum": SUM, "mean": MEAN}[rule])
+    elif rule == "max":
         # A row source (backed, zarr, Dask) applies the same per-row max to each block.
-        X = (
-            expr.X.max_columns(codes, len(uniques))
-            if expr.is_lazy
-            else _group_max(expr.X, codes, len(uniques))
-        )
-    else:  # sum or mean: one summing matrix, applied in memory or block by block
+        X = expr.X.max_columns(codes, len(uniques))
+    else:  # sum or mean, block by block
         scale = 1.0 / counts[codes] if rule == "mean" else np.ones(len(codes))
         agg = sp.csr_matrix(
             (scale, (np.arange(len(codes)), codes)), shape=(len(codes), len(uniques))
         )
-        if expr.is_lazy:
-            X = expr.X.sum_columns(agg)
-        else:
-            X = expr.X @ agg
-            X = sp.csr_matrix(X) if sp.issparse(expr.X) else np.asarray(X)
+        X = expr.X.sum_columns(agg)
     out = Expression(
         X,
         expr.obs_names,

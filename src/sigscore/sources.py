@@ -301,21 +301,9 @@ class RowSource:
 
 def _group_max(block: Block, codes: np.ndarray, n_out: int) -> Block:
     """Per row, the max over each group of columns (``codes`` gives each column's group)."""
-    first = np.full(n_out, -1, dtype=np.int64)
-    order = np.arange(codes.size)[::-1]
-    first[codes[order]] = order  # first column of every group
-    out = block[:, first]
-    counts = np.bincount(codes, minlength=n_out)
-    dup = np.flatnonzero(counts > 1)
-    if dup.size == 0:
-        return out
-    out = out.tolil() if sp.issparse(out) else np.array(out, copy=True)
-    for g in dup:
-        sub = block[:, np.flatnonzero(codes == g)]
-        out[:, [int(g)]] = (
-            sub.max(axis=1).toarray() if sp.issparse(sub) else sub.max(axis=1, keepdims=True)
-        )
-    return sp.csr_matrix(out) if sp.issparse(block) else out
+    from ._merge_kernels import MAX, merge_columns
+
+    return merge_columns(block, codes, n_out, MAX)
 
 
 def _sums_of_block(block: Block) -> np.ndarray:
