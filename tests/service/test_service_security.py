@@ -280,14 +280,26 @@ def test_deeply_nested_json_is_400_with_one_log_line(keyed: Server) -> None:
         for r in cases:
             assert r.status_code == 400, r.text
             assert "64 levels" in r.json()["detail"], r.json()
-        # one request, one log line (the access line), no traceback
+        # one request, one log line (the access line), no traceback. The access line is
+        # written once the response is sent: wait for it, and for a later marker request's
         before = _log_lines(keyed)
-        r = c.post("/v1/score", content=deep, headers={"content-type": "application/json"})
+        r = c.post("/v1/score", content=deep,
+                   headers={"content-type": "application/json", "x-request-id": "deepjson01"})  # fmt: skip
         assert r.status_code == 400
-        after = _log_lines(keyed)
-    new = after[len(before) :]
-    assert len(new) == 1, new
-    assert json.loads(new[0])["status"] == 400
+        assert c.get("/v1/methods", headers={"x-request-id": "marker01"}).status_code == 200
+        deadline = time.monotonic() + 30
+        while True:
+            new = _log_lines(keyed)[len(before) :]
+            ids = [json.loads(x).get("request_id") for x in new if x.startswith("{")]
+            if "deepjson01" in ids and "marker01" in ids:
+                break
+            assert time.monotonic() < deadline, new
+            time.sleep(0.05)
+    about = [x for x in new if '"marker01"' not in x]
+    assert len(about) == 1, about
+    assert (
+        json.loads(about[0])["status"] == 400 and json.loads(about[0])["request_id"] == "deepjson01"
+    )
     assert (
         "Traceback" not in keyed.log.read_text() and "RecursionError" not in keyed.log.read_text()
     )
