@@ -480,12 +480,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def _sync_slot() -> AsyncIterator[None]:
-        state["sync_inflight"] += 1
+        async with admission:  # count and take the slot in one step
+            n = await _load()
+            if n >= settings.max_queued_jobs:
+                raise _queue_full(n)
+            state["sync_inflight"] += 1
         try:
-            async with admission:
-                n = await _load()
-            if n > settings.max_queued_jobs:
-                raise _queue_full(n - 1)
             yield
         finally:
             state["sync_inflight"] -= 1
