@@ -364,6 +364,30 @@ def test_disconnect_mid_upload_logged_once(info_server: Server) -> None:
     assert 'route="/v1/jobs",status="499"' in metrics
 
 
+def test_stalled_body_408_and_closed(info_server: Server) -> None:
+    """An upload that stops sending: 408 problem, connection closed, folder removed."""
+    srv = info_server
+    s = socket.create_connection(("127.0.0.1", srv.port))
+    t0 = time.monotonic()
+    s.sendall(_multipart_head("bnd", 10 * MiB, "X-Request-ID: stalled0body\r\n") + b"s1,1\r\n")
+    s.settimeout(TIMEOUT_S + MARGIN_S)
+    answer = b""
+    while chunk := s.recv(65536):  # until the server closes the connection
+        answer += chunk
+    elapsed = time.monotonic() - t0
+    s.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), answer[:300]
+    assert b"connection: close" in head.lower()
+    assert json.loads(body)["status"] == 408
+    assert TIMEOUT_S * 0.9 <= elapsed < TIMEOUT_S + MARGIN_S, elapsed
+    _wait_for(lambda: not _upload_dirs(srv), 30, "upload folder removed after the timeout")
+    line = _wait_for(
+        lambda: [ln for ln in _log_lines(srv) if "stalled0body" in ln], 30, "the access line"
+    )
+    assert len(line) == 1 and json.loads(line[0])["status"] == 408, line
+
+
 # --------------------------------------------------------------------------- headers, logs
 def test_security_headers_and_no_query_in_logs(info_server: Server) -> None:
     secret = "k3y-in-the-query-0123456789"
