@@ -612,6 +612,94 @@ def _delim_name(d: str) -> str:
     return {"\t": "tab", ",": "comma", ";": "semicolon"}.get(d, repr(d))
 
 
+#: Text handed to numpy's parser at a time by the streaming reader (bounds its buffers).
+_TEXT_BLOCK_BYTES = 8 << 20
+#: From this many values on, a text matrix is held in float32 (half the memory; scoring
+#: converts each row block to float64). Smaller tables keep float64, so results on them are
+#: bit-identical to scoring the same numbers from a DataFrame.
+FLOAT32_MIN_VALUES = 1 << 24
+
+
+def _read_text_blocks(
+    plain: Path, lay: _TextLayout, fmt: str
+) -> tuple[np.ndarray, list[str]] | None:
+    """Plain numeric tables in two streaming passes, without a parsed copy of the text.
+
+    Pass 1 reads the row names (first field) and checks every line has the header's field
+    count; pass 2 parses blocks of lines (numpy's C parser) straight into the one matrix
+    (float32 from :data:`FLOAT32_MIN_VALUES` values on, float64 below). The matrix is laid
+    out for the orientation the names suggest (Fortran order when the genes are the rows),
+    so turning it into observations × genes needs no copy. Peak memory is the matrix, the
+    names and one block of text. Returns None for anything unusual
+    (quotes, decimal commas, missing or non-numeric cells): the general parser then reads
+    the file and names the defect.
+    """
+    if lay.decimal_comma:
+        return None
+    delim, n_fields = lay.delim, lay.n_fields
+    first_value = 2 if fmt == "gct" else 1
+    names: list[str] = []
+    with open(plain, encoding=lay.encoding, errors="replace") as fh:
+        for _ in range(lay.header_line):
+            fh.readline()
+        for line in fh:
+            if not line.strip():
+                continue  # blank lines between rows are skipped, as the general parser does
+            if '"' in line or line.count(delim) != n_fields - 1:
+                return None
+            names.append(line[: line.index(delim)].strip())
+    if not names:
+        return None
+    header = lay.header
+    col_names = header[first_value:] if n_fields == len(header) else header
+    fr_r, n_r = _recognised(names)
+    fr_c, n_c = _recognised(col_names)
+    # only the memory layout depends on this guess; _orient decides the orientation
+    order = "F" if (fr_r, n_r) > (fr_c, n_c) else "C"
+    shape = (len(names), n_fields - first_value)
+    dtype = np.float32 if shape[0] * shape[1] >= FLOAT32_MIN_VALUES else np.float64
+    X = np.empty(shape, dtype=dtype, order=order)
+    usecols = range(first_value, n_fields)
+    row = 0
+    block: list[str] = []
+    size = 0
+
+    def flush() -> bool:
+        nonlocal row, block, size
+        try:
+            values = np.loadtxt(
+                block,
+                delimiter=delim,
+                usecols=usecols,
+                dtype=np.float64,
+                comments=None,
+                quotechar=None,
+                ndmin=2,
+            )
+        except ValueError:
+            return False
+        if values.shape[0] != len(block) or not np.isfinite(values).all():
+            return False
+        X[row : row + len(block)] = values
+        row += len(block)
+        block, size = [], 0
+        return True
+
+    with open(plain, encoding=lay.encoding, errors="replace") as fh:
+        for _ in range(lay.header_line):
+            fh.readline()
+        for line in fh:
+            if not line.strip():
+                continue
+            block.append(line)
+            size += len(line)
+            if size >= _TEXT_BLOCK_BYTES and not flush():
+                return None
+    if block and not flush():
+        return None
+    return (X, names) if row == len(names) else None
+
+
 def _read_text(path: Path, tmp: Path, fmt: str, source: str, limits: _Limits) -> _Raw:
     import polars as pl
 
@@ -647,76 +735,82 @@ def _read_text(path: Path, tmp: Path, fmt: str, source: str, limits: _Limits) ->
             return found
         return InputError(f"{source}: could not parse the table ({exc}); check its layout")
 
-    frame: pl.DataFrame | None
-    try:
-        frame = pl.read_csv(
-            plain,
-            has_header=False,
-            skip_rows=lay.header_line,
-            separator=lay.delim,
-            infer_schema=False,
-            quote_char='"',
-            encoding="utf8-lossy",
-            raise_if_empty=False,
-        )
-        polars_error: Exception | None = None
-    except Exception as exc:  # polars raises ComputeError/ShapeError/NoDataError
-        frame, polars_error = None, exc
-    if frame is None or frame.width != lay.n_fields:
-        # Either a real defect (the diagnosis names it) or layout polars cannot take, such
-        # as blank lines between rows: then pandas' C parser (which skips them) takes over.
-        found = _diagnose_text(plain, lay, source)
-        if found is not None:
-            raise found from polars_error
+    streamed = _read_text_blocks(plain, lay, fmt)
+    if streamed is not None:
+        X, row_names = streamed
+        if X.dtype == np.float32:
+            notes.append("held as float32 (a large text matrix; scored in float64 row blocks)")
+    else:  # quotes, decimal commas, bad cells ...: the general parser, which names defects
+        frame: pl.DataFrame | None
         try:
-            frame = pl.from_pandas(
-                pd.read_csv(
-                    plain,
-                    sep=lay.delim,
-                    header=None,
-                    skiprows=lay.header_line,
-                    names=[f"column_{i}" for i in range(lay.n_fields)],
-                    dtype=str,
-                    na_filter=False,
-                    quotechar='"',
-                    encoding="utf-8",
-                    encoding_errors="replace",
-                    engine="c",
-                )
+            frame = pl.read_csv(
+                plain,
+                has_header=False,
+                skip_rows=lay.header_line,
+                separator=lay.delim,
+                infer_schema=False,
+                quote_char='"',
+                encoding="utf8-lossy",
+                raise_if_empty=False,
             )
-        except Exception as exc:
-            raise fail(exc) from exc
-    if frame.height == 0:
-        raise InputError(
-            f"{source}: header only, no data rows after line {lay.header_line}; the table has "
-            "column names but no values"
-        )
-    if frame.width != lay.n_fields:
-        raise fail(None)
-    cols = frame.columns
-    row_names = [str(v).strip() if v is not None else "" for v in frame.get_column(cols[0])]
-    value_cols = cols[2:] if fmt == "gct" else cols[1:]
+            polars_error: Exception | None = None
+        except Exception as exc:  # polars raises ComputeError/ShapeError/NoDataError
+            frame, polars_error = None, exc
+        if frame is None or frame.width != lay.n_fields:
+            # Either a real defect (the diagnosis names it) or layout polars cannot take, such
+            # as blank lines between rows: then pandas' C parser (which skips them) takes over.
+            found = _diagnose_text(plain, lay, source)
+            if found is not None:
+                raise found from polars_error
+            try:
+                frame = pl.from_pandas(
+                    pd.read_csv(
+                        plain,
+                        sep=lay.delim,
+                        header=None,
+                        skiprows=lay.header_line,
+                        names=[f"column_{i}" for i in range(lay.n_fields)],
+                        dtype=str,
+                        na_filter=False,
+                        quotechar='"',
+                        encoding="utf-8",
+                        encoding_errors="replace",
+                        engine="c",
+                    )
+                )
+            except Exception as exc:
+                raise fail(exc) from exc
+        if frame.height == 0:
+            raise InputError(
+                f"{source}: header only, no data rows after line {lay.header_line}; the table has "
+                "column names but no values"
+            )
+        if frame.width != lay.n_fields:
+            raise fail(None)
+        cols = frame.columns
+        row_names = [str(v).strip() if v is not None else "" for v in frame.get_column(cols[0])]
+        value_cols = cols[2:] if fmt == "gct" else cols[1:]
 
-    def to_float(strip: bool) -> pl.DataFrame:
-        col = pl.col(value_cols)
-        if strip:  # only on the slow path: stripping 30k columns costs seconds
-            col = col.str.strip_chars()
-        if lay.decimal_comma:
-            col = col.str.replace_all(",", ".", literal=True)
-        return frame.select(col.cast(pl.Float64, strict=True))
+        def to_float(strip: bool) -> pl.DataFrame:
+            col = pl.col(value_cols)
+            if strip:  # only on the slow path: stripping 30k columns costs seconds
+                col = col.str.strip_chars()
+            if lay.decimal_comma:
+                col = col.str.replace_all(",", ".", literal=True)
+            return frame.select(col.cast(pl.Float64, strict=True))
 
-    try:
-        values = to_float(strip=False)
-    except Exception:
         try:
-            values = to_float(strip=True)
-        except Exception as exc:
-            raise fail(exc) from exc
-    if sum(values.null_count().row(0)) > 0:
-        raise fail(None)
-    X = values.to_numpy()
-    if not np.isfinite(X).all():
-        raise fail(None)
+            values = to_float(strip=False)
+        except Exception:
+            try:
+                values = to_float(strip=True)
+            except Exception as exc:
+                raise fail(exc) from exc
+        if sum(values.null_count().row(0)) > 0:
+            raise fail(None)
+        X = values.to_numpy()
+        if not np.isfinite(X).all():
+            raise fail(None)
     header = lay.header
     col_names = header[1:] if lay.n_fields == len(header) else header
     if fmt == "gct":
