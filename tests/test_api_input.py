@@ -134,3 +134,50 @@ def test_readme_quick_start_runs_as_written() -> None:
     exec(compile(code, "README.md", "exec"), scope)
     assert scope["scores"].shape == (24, 8)
     assert scope["idx"]["index"].notna().all()
+
+
+# --------------------------------------------------------------------------------------
+# scale: stated per method, detected into the manifest, impossible values warned about
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["singscore", "ucell", "aucell", "ssgsea"])
+def test_rank_methods_give_the_same_scores_on_any_scale(tcga, method) -> None:
+    """What the README and --help state: TPM and log2(TPM + 1) score alike.
+
+    log2(x + 1) keeps every order, except that rounding makes a few tiny TPMs (< 1e-15
+    apart) equal, which changes their tied mid-ranks: hence the small tolerance.
+    """
+    linear = sigscore.score(tcga, method=method)
+    logged = sigscore.score(np.log2(tcga + 1.0), method=method)
+    np.testing.assert_allclose(linear.to_numpy(), logged.to_numpy(), rtol=1e-3, atol=1e-4)
+    assert linear.attrs["sigscore"]["manifest"]["input"]["value_scale"] == "linear"
+    assert logged.attrs["sigscore"]["manifest"]["input"]["value_scale"] == "log"
+    assert "any scale" in linear.attrs["sigscore"]["manifest"]["input"]["scale_expected"]
+
+
+def test_negative_values_in_a_linear_matrix_are_warned_at_the_callers_line(tcga) -> None:
+    bad = tcga.copy()
+    bad.iloc[:50, 0] = -1.5
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = sigscore.score(bad)
+    neg = [w for w in caught if "negative value" in str(w.message)]
+    assert len(neg) == 1 and "50 negative value(s) (lowest -1.5)" in str(neg[0].message)
+    assert neg[0].filename == __file__  # the user's line, not sigscore's internals
+    assert result.attrs["sigscore"]["manifest"]["input"]["value_scale"] == "linear"
+    # log data below 1 is negative legitimately: no warning, scale "log"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        logged = sigscore.score(np.log2(tcga + 0.5))
+    assert not [w for w in caught if "negative value" in str(w.message)]
+    assert logged.attrs["sigscore"]["manifest"]["input"]["value_scale"] == "log"
+
+
+def test_coverage_warnings_point_at_the_callers_line(tcga) -> None:
+    sets = {"ok": ["STAT3", "SOCS3", "JAK2", "IL6ST"], "thin": ["STAT3", "NOTAGENE1", "NOTAGENE2"]}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sigscore.score(tcga, sets)
+        sigscore.resistance_index(tcga.iloc[:2000])
+    mine = [w for w in caught if "excluded" in str(w.message) or "low" in str(w.message)]
+    assert mine, [str(w.message) for w in caught]
+    assert {w.filename for w in mine} == {__file__}

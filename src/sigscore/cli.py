@@ -40,7 +40,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 TABLE_FORMATS = ("csv", "tsv", "parquet", "json")
 METHOD_HELP = (
     "scoring method: singscore (default), ucell, aucell, ssgsea, gsva, zscore, plage, "
-    "module_score, mean"
+    "module_score, mean. Input scale: singscore, ucell, aucell and ssgsea rank values within "
+    "each sample, so any scale gives the same scores (TPM, counts or log); gsva, zscore, "
+    "plage, mean and module_score expect log-scale expression (e.g. log2(TPM+1), "
+    "log-normalised counts; gsva takes counts with -p kcdf=poisson). The detected scale is "
+    "in the manifest."
 )
 DISCLAIMER = "Research use only; not a diagnostic."
 

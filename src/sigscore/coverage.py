@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from .errors import UsageError
+from .errors import UsageError, user_stacklevel
 
 Status = Literal["ok", "low", "excluded"]
 
@@ -260,5 +260,5 @@ def build_report(
     )
     if warn:
         for msg in report.messages():
-            warnings.warn(msg, UserWarning, stacklevel=3)
+            warnings.warn(msg, UserWarning, stacklevel=user_stacklevel())
     return report

@@ -6,7 +6,10 @@ sentences on stderr, the HTTP service to an RFC 9457 problem document.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+import warnings
 from typing import Any, Literal
 
 Audience = Literal["python", "cli", "http"]
@@ -92,3 +95,24 @@ class CoverageError(SigscoreError):
 
     exit_code = 4
     http_status = 422
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def user_stacklevel() -> int:
+    """``stacklevel`` for a ``warnings.warn`` in the calling function that makes the warning
+    point at the first frame outside the sigscore package (the user's line)."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+        _PACKAGE_DIR + os.sep
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
+    """Warn, attributed to the user's line that called into sigscore (not our internals)."""
+    warnings.warn(message, category, stacklevel=user_stacklevel())

@@ -235,7 +235,9 @@ def detect_value_scale(X: np.ndarray | sp.csr_matrix, max_values: int = 200_000)
     """Guess the scale of expression values from a sample of them.
 
     counts: non-negative integers; zscore: negatives present and values centred near 0;
-    log: non-negative with max ≤ 50; linear (TPM/CPM/FPKM): non-negative, larger range.
+    log: max ≤ 50 (negatives allowed: log of values below 1); linear (TPM/CPM/FPKM): a
+    larger range — also when a few values are negative, which no log scale reaches with
+    such a maximum (the scorer warns about them, see ``sigscore.scoring``).
     """
     from .sources import RowSource
 
@@ -248,6 +250,8 @@ def detect_value_scale(X: np.ndarray | sp.csr_matrix, max_values: int = 200_000)
     if values.size == 0:
         return "unknown"
     if values.min() < 0:
+        if values.max() > 50 and abs(float(np.mean(values))) >= 0.5:
+            return "linear"
         return "zscore" if abs(float(np.mean(values))) < 0.5 else "log"
     if np.all(np.abs(values - np.round(values)) < 1e-8) and values.max() > 1:
         return "counts"

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from . import __version__
 from .coverage import CoveragePolicy, CoverageReport, GeneMatches, build_report
-from .errors import CoverageError, InputError, UsageError
+from .errors import CoverageError, InputError, UsageError, warn_user
 from .matrix import Expression, as_expression, check_finite, merge_duplicate_genes
 from .methods import GeneStats, IndexedSet, MethodSpec, get_method
 
@@ -215,6 +215,7 @@ def prepare(
             "nothing to score"
         )
     check_finite(expr)
+    _check_scale(expr, warn)
     sigset = resolve_signatures(gene_sets, tier)
     expr, present, used_id_type = harmonise_columns(expr, id_type)
     column = {name: i for i, name in enumerate(expr.var_names)}
@@ -268,6 +269,47 @@ def _read_path(data: Any, genes_axis: GenesAxis, layer: str | None) -> Expressio
             while block := data.read(1 << 20):
                 out.write(block.encode("utf-8") if isinstance(block, str) else block)
         return read_matrix(path, genes_axis=genes_axis, layer=layer)
+
+
+#: What each method expects of the values (stated in README and ``sigscore score --help``).
+SCALE_EXPECTED = {
+    "singscore": "any scale (ranks within each sample: log or linear give the same scores)",
+    "ucell": "any scale (ranks within each cell)",
+    "aucell": "any scale (ranks within each cell)",
+    "ssgsea": "any scale (ranks within each sample)",
+    "gsva": "log-scale expression (kcdf='gaussian'); raw counts with kcdf='poisson'",
+    "zscore": "log-scale expression (per-gene z-scores)",
+    "plage": "log-scale expression (per-gene z-scores, then SVD)",
+    "module_score": "log-normalised expression (as scanpy's score_genes)",
+    "mean": "log-scale expression (per-gene z-scores)",
+}
+
+
+def _check_scale(expr: Expression, warn: bool) -> None:
+    """Detect the value scale (recorded in the manifest); warn about impossible values.
+
+    Negative values in a matrix whose range looks linear (TPM/CPM/FPKM, max > 50) cannot
+    be expression on that scale: an export or normalisation error, said rather than scored
+    silently as if log-transformed.
+    """
+    from .matrix import detect_value_scale
+
+    if expr.value_scale is None:
+        expr.value_scale = detect_value_scale(expr.X)
+    if not warn or expr.value_scale != "linear":
+        return
+    X = expr.X
+    if expr.is_lazy:
+        X = X.sample_block()
+    values = X.data if sp.issparse(X) else np.asarray(X)
+    low = float(values.min()) if values.size else 0.0
+    if low < 0:
+        n_neg = int((values < 0).sum())
+        warn_user(
+            f"{expr.source}: {n_neg:,} negative value(s) (lowest {low:.4g}) in a matrix whose "
+            "range looks linear (TPM/CPM/FPKM); expression on that scale cannot be negative: "
+            "check the export or normalisation (rank methods score it anyway)"
+        )
 
 
 def to_expression(
@@ -550,6 +592,8 @@ def manifest(
             "n_genes": int(prepared.expr.shape[1]),
             "sparse": prepared.expr.is_sparse,
             "id_type": prepared.id_type,
+            "value_scale": prepared.expr.value_scale or "unknown",
+            "scale_expected": SCALE_EXPECTED.get(spec.name, ""),
             "notes": list(prepared.expr.notes),
         },
         "excluded_sets": prepared.coverage.excluded,
