@@ -93,9 +93,15 @@ def _figure_samples(index: pd.Series) -> tuple[list[Any], str | None]:
         return list(order.index), None
     half = MAX_FIGURE_SAMPLES // 2
     keep = list(order.index[:half]) + list(order.index[-half:])
+    where = (
+        "the summary table and the CLI output hold all of them."
+        if len(order) <= MAX_TABLE_ROWS
+        else f"`sigscore index` writes all of them (the summary table lists the first "
+        f"{MAX_TABLE_ROWS} in input order)."
+    )
     note = (
         f"{len(order)} samples: the {half} with the highest and the {half} with the lowest "
-        "index are shown; the summary table and the CLI output hold all of them."
+        f"index are shown; {where}"
     )
     return keep, note
 
@@ -164,6 +170,9 @@ def distribution_figure(index: pd.Series, reference: Any = None) -> str:
         bins = int(np.clip(np.sqrt(x.size) * 2, 5, 40))
         ax.hist(x, bins=bins, color="#3b6ea8", alpha=0.85, label=f"samples (n = {x.size})")
         ax.plot(x, np.zeros_like(x), "|", color="black", ms=10)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of samples: whole numbers
     ax.set_xlabel("resistance index")
     ax.set_ylabel("samples")
     ax.legend(fontsize=8, frameon=False)
