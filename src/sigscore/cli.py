@@ -9,8 +9,8 @@ unexpected errors and only with ``--verbose``.
 
 Output files are chosen by extension (.csv, .tsv, .parquet, .json). With several inputs,
 ``-o`` naming a table file writes one combined table whose first column, ``input``, names
-the file each row came from; ``-o`` naming a directory (an existing one, a path ending in
-``/``, or a name without suffix) writes one ``<input stem>.<command>.<format>`` file per
+the file each row came from; ``-o`` naming a directory (an existing one or a path ending in
+``/``; a new name without an extension is a usage error) writes one ``<input stem>.<command>.<format>`` file per
 input (``--format``, default csv). Without ``-o`` the table goes to stdout as CSV.
 
 Research use only; not a diagnostic.
@@ -32,7 +32,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from . import __version__
-from .errors import InputError, SigscoreError, UsageError
+from .errors import InputError, SigscoreError, UsageError, install_hint
 from .genes import ID_TYPE_CHOICES, check_id_type
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -251,14 +251,23 @@ SignaturesOpt = Annotated[
     ),
 ]
 TierOpt = Annotated[str, typer.Option("--tier", help="Shipped signature tier: core or extended.")]
-LayerOpt = Annotated[str | None, typer.Option("--layer", help="h5ad layer to score (default .X).")]
+LayerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--layer", help="h5ad layer to score (default .X); 'raw' scores the AnnData's .raw."
+    ),
+]
 GenesAxisOpt = Annotated[
     str,
     typer.Option("--genes-axis", help="Where the genes are: auto (detect), rows or columns."),
 ]
 OutOpt = Annotated[
-    Path | None,
-    typer.Option("--output", "-o", help="Output file (.csv/.tsv/.parquet/.json) or directory."),
+    str | None,  # kept as typed: a trailing "/" (a folder) would not survive Path()
+    typer.Option(
+        "--output",
+        "-o",
+        help="Output file (.csv/.tsv/.parquet/.json), or a folder (existing, or ending in /).",
+    ),
 ]
 FormatOpt = Annotated[
     str,
@@ -425,9 +434,21 @@ def _stem(path: Path) -> str:
     return stem or "input"
 
 
-def _is_dir_target(out: Path) -> bool:
-    """A directory: an existing one, a path ending in a slash, or a name without suffix."""
-    return out.is_dir() or str(out).endswith(("/", os.sep)) or not out.suffix
+def _is_dir_target(given: str | Path) -> bool:
+    """A directory: an existing one or a path ending in a slash.
+
+    A new name without an extension is refused rather than guessed: ``-o results`` could
+    mean a file (whose format is unknown) or a folder.
+    """
+    out = Path(given)
+    if out.is_dir() or str(given).endswith(("/", os.sep)):
+        return True
+    if not out.suffix:
+        raise UsageError(
+            f"-o {out}: no extension, so neither a table format nor a folder is clear; name a "
+            f"file ({out}.csv, .tsv, .parquet or .json) or a folder ({out}/)"
+        )
+    return False
 
 
 def _format_of(path: Path) -> str:
@@ -492,7 +513,7 @@ def _meta(df: Any) -> dict[str, Any]:
 
 def emit_results(
     results: list[tuple[Path, Any]],
-    out: Path | None,
+    given: str | Path | None,
     fmt: str,
     command: str,
     manifest_path: Path | None = None,
@@ -503,7 +524,8 @@ def emit_results(
     fmt = _check_choice(fmt, TABLE_FORMATS, "--format")
     metas = [{"input": str(p), **_meta(df)} for p, df in results]
     written: list[Path] = []
-    if out is not None and _is_dir_target(out):
+    out = None if given is None else Path(given)
+    if given is not None and _is_dir_target(given):
         out.mkdir(parents=True, exist_ok=True)
         used: set[str] = set()
         for (path, df), meta in zip(results, metas, strict=True):
@@ -963,7 +985,7 @@ def serve(
     if missing:
         raise UsageError(
             f"the HTTP service is not installed (missing: {', '.join(missing)}). "
-            "Install it with: pip install 'sigscore[service]'"
+            f"Install it with: {install_hint('service')}"
         )
     from sigscore_service.server import serve as run_server
 

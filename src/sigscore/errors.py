@@ -116,3 +116,28 @@ def user_stacklevel() -> int:
 def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
     """Warn, attributed to the user's line that called into sigscore (not our internals)."""
     warnings.warn(message, category, stacklevel=user_stacklevel())
+
+
+def install_hint(extra: str) -> str:
+    """The pip command that adds ``extra`` to this installation of sigscore.
+
+    From a source checkout (pip's ``direct_url.json`` names a local folder) that is
+    ``pip install -e '<folder>[extra]'`` (without ``-e`` for a non-editable install);
+    from an index, ``pip install 'sigscore[extra]'``.
+    """
+    import json
+    from importlib import metadata
+    from urllib.parse import unquote, urlparse
+
+    plain = f"pip install 'sigscore[{extra}]'"
+    try:
+        text = metadata.distribution("sigscore").read_text("direct_url.json")
+        info = json.loads(text) if text else {}
+    except (metadata.PackageNotFoundError, ValueError):
+        return plain
+    url = str(info.get("url", ""))
+    if "dir_info" not in info or not url.startswith("file://"):
+        return plain
+    folder = unquote(urlparse(url).path)
+    editable = "-e " if info["dir_info"].get("editable") else ""
+    return f"pip install {editable}'{folder}[{extra}]' (from the source folder)"

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .errors import InputError, UsageError
+from .errors import InputError, UsageError, install_hint
 from .reference import RESEARCH_ONLY, Reference, as_reference
 
 INDEX_FORMULA = (
@@ -669,7 +669,7 @@ def interaction_cox(
         from lifelines import CoxPHFitter
     except ImportError:  # pragma: no cover - lifelines is an optional extra
         raise UsageError(
-            "the Cox interaction needs lifelines: pip install 'sigscore[survival]'"
+            f"the Cox interaction needs lifelines: {install_hint('survival')}"
         ) from None
     z = _standardise(score)
     frame = pd.DataFrame(

@@ -966,6 +966,8 @@ def _read_h5ad(path: Path, layer: str | None, source: str, limits: _Limits) -> _
     check_hdf5_confined(path, source)
     if limits.max_cells is not None:
         shape = _h5ad_shape(path, "X" if layer is None else f"layers/{layer}")
+        if shape is None and layer == "raw":
+            shape = _h5ad_shape(path, "raw/X")
         if shape is not None:
             _check_cells(*shape, limits, source)
     try:
@@ -979,14 +981,17 @@ def _read_h5ad(path: Path, layer: str | None, source: str, limits: _Limits) -> _
             f"{source}: cannot read as AnnData (.h5ad), the file looks truncated or corrupt "
             f"({type(exc).__name__}: {str(exc)[:200]}); re-export it with adata.write_h5ad()"
         ) from exc
-    expr = as_expression(adata, layer=layer)
+    # layer="raw" (--layer raw) reaches .raw unless a layer is really named "raw"
+    use_raw = layer == "raw" and "raw" not in adata.layers and adata.raw is not None
+    expr = as_expression(adata, layer=None if use_raw else layer, use_raw=use_raw)
+    matrix = "raw.X" if use_raw else ("layers[" + repr(layer) + "]" if layer else "X")
     return _Raw(
         expr.X,
         [str(v) for v in expr.obs_names],
         [str(v) for v in expr.var_names],
         fixed_genes_axis="columns",
         why_fixed="var of the AnnData",
-        notes=[f"matrix: {'layers[' + repr(layer) + ']' if layer else 'X'}"],
+        notes=[f"matrix: {matrix}"],
     )
 
 

@@ -1,0 +1,86 @@
+"""CLI options that used to guess: -o without an extension, --layer raw, install hints."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import sigscore
+from _support import shared_path
+from sigscore import errors
+from sigscore.cli import app
+from sigscore.example import example_path
+
+runner = CliRunner()
+
+
+def test_output_without_extension_is_a_usage_error(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["score", str(example_path()), "-o", "x"])
+    assert r.exit_code == 2, r.stderr
+    assert "no extension" in r.stderr and "x.csv" in r.stderr and "x/" in r.stderr
+    assert not (tmp_path / "x").exists()
+    # a trailing slash (or an existing folder) still means one file per input
+    r = runner.invoke(app, ["score", str(example_path()), "-o", "x/"])
+    assert r.exit_code == 0, r.stderr
+    assert [p.name for p in (tmp_path / "x").iterdir()] == ["expression.scores.csv"]
+
+
+def test_layer_raw_scores_the_h5ad_raw(tmp_path) -> None:
+    ad = pytest.importorskip("anndata")
+    path = shared_path("singlecell", "scanpy_10x_pbmc68k_reduced.h5ad")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        adata = ad.read_h5ad(path)
+        expr = sigscore.read_matrix(path, layer="raw")
+        want = sigscore.score(adata, use_raw=True)
+    assert expr.shape == adata.raw.shape and "matrix: raw.X" in expr.notes
+    np.testing.assert_array_equal(np.asarray(expr.X.todense()), adata.raw.X.toarray())
+    out = tmp_path / "raw.csv"
+    r = runner.invoke(app, ["score", str(path), "--layer", "raw", "-o", str(out)])
+    assert r.exit_code == 0, r.stderr
+    got = pd.read_csv(out, index_col=0, float_precision="round_trip")
+    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-12)
+
+
+class _Dist:
+    def __init__(self, doc: dict | None) -> None:
+        self.doc = doc
+
+    def read_text(self, name: str) -> str | None:
+        return None if self.doc is None else json.dumps(self.doc)
+
+
+@pytest.mark.parametrize(
+    ("doc", "want"),
+    [
+        (
+            {"url": "file:///src/sig%20score", "dir_info": {"editable": True}},
+            "pip install -e '/src/sig score[service]'",
+        ),
+        ({"url": "file:///src/sigscore", "dir_info": {}}, "pip install '/src/sigscore[service]'"),
+        (None, "pip install 'sigscore[service]'"),
+        ({"url": "https://files/x.whl", "archive_info": {}}, "pip install 'sigscore[service]'"),
+    ],
+)
+def test_install_hint_matches_how_sigscore_was_installed(monkeypatch, doc, want) -> None:
+    from importlib import metadata
+
+    monkeypatch.setattr(metadata, "distribution", lambda name: _Dist(doc))
+    assert errors.install_hint("service").startswith(want)
+
+
+def test_install_hint_for_this_checkout() -> None:
+    from importlib import metadata
+
+    text = metadata.distribution("sigscore").read_text("direct_url.json")
+    if not text or "dir_info" not in json.loads(text):
+        pytest.skip("sigscore is not installed from a source folder here")
+    root = Path(__file__).resolve().parents[1]
+    assert f"'{root}[dask]'" in errors.install_hint("dask")
