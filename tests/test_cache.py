@@ -32,6 +32,7 @@ def test_built_once_then_read_back_keyed_by_content(cache_dir, tmp_path) -> None
     assert len(calls) == 1 and len(list(cache_dir.glob("t-*.pickle"))) == 1
     src.write_text("a\nb\n")  # edited source: a new key, never the stale entry
     assert _cache.cached("t", [src], build) == {"n": 2, "rows": ["a", "b"]}
+    assert len(list(cache_dir.glob("t-*.pickle"))) == 1  # the stale entry was removed
     assert not list(cache_dir.glob(".t-*"))  # no temporary files left behind
 
 

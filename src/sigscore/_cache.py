@@ -59,6 +59,9 @@ def cached(name: str, sources: Sequence[Path], build: Callable[[], T]) -> T:
             with os.fdopen(fd, "wb") as fh:
                 pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, path)  # atomic: a concurrent reader sees the old or the new file
+            for stale in folder.glob(f"{name}-*.pickle"):  # entries of older sources
+                if stale != path:
+                    stale.unlink(missing_ok=True)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)

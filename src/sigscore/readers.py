@@ -701,8 +701,6 @@ def _read_text_blocks(
 
 
 def _read_text(path: Path, tmp: Path, fmt: str, source: str, limits: _Limits) -> _Raw:
-    import polars as pl
-
     notes: list[str] = []
     plain = _plain(path, tmp, limits, source)
     if plain.stat().st_size == 0 or not _head(plain, 1 << 16).strip():
@@ -741,6 +739,8 @@ def _read_text(path: Path, tmp: Path, fmt: str, source: str, limits: _Limits) ->
         if X.dtype == np.float32:
             notes.append("held as float32 (a large text matrix; scored in float64 row blocks)")
     else:  # quotes, decimal commas, bad cells ...: the general parser, which names defects
+        import polars as pl  # only here: a plain table never pays for importing polars
+
         frame: pl.DataFrame | None
         try:
             frame = pl.read_csv(

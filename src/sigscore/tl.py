@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import UsageError
+from .errors import UsageError, user_stacklevel
 
 __all__ = ["aggregate", "resistance_index", "score"]
 
@@ -253,7 +253,7 @@ def _owned_columns(adata: Any) -> dict[str, str]:
     return owners
 
 
-def _release_key(adata: Any, key: str, step: str, method: str, stacklevel: int) -> None:
+def _release_key(adata: Any, key: str, step: str, method: str) -> None:
     """Remove what an earlier run wrote under ``key``; say so when it was another run."""
     old = adata.uns.get(key)
     if not isinstance(old, dict) or "step" not in old:
@@ -262,7 +262,7 @@ def _release_key(adata: Any, key: str, step: str, method: str, stacklevel: int) 
                 f"sigscore.tl.{step}: replacing adata.obsm/uns[{key!r}] written by something "
                 "else; pass key_added= to keep it",
                 UserWarning,
-                stacklevel=stacklevel,
+                stacklevel=user_stacklevel(),
             )
         return
     before = f"{old.get('step')} with method {old.get('method')}"
@@ -272,7 +272,7 @@ def _release_key(adata: Any, key: str, step: str, method: str, stacklevel: int) 
         f"{now}; other keys are kept (pass key_added= to keep both)"
     )
     if before != now:
-        warnings.warn(message, UserWarning, stacklevel=stacklevel)
+        warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
     else:
         _log.info(message)
     for col in np.asarray(old.get("obs_columns", [])).tolist():
@@ -283,7 +283,7 @@ def _release_key(adata: Any, key: str, step: str, method: str, stacklevel: int) 
             del adata.obsm[name]
 
 
-def _check_free(adata: Any, key: str, columns: Sequence[str], step: str, stacklevel: int) -> None:
+def _check_free(adata: Any, key: str, columns: Sequence[str], step: str) -> None:
     """Refuse to overwrite another sigscore key's columns; warn about foreign ones."""
     owners = _owned_columns(adata)
     clash = sorted({owners[c] for c in columns if owners.get(c, key) != key})
@@ -298,7 +298,7 @@ def _check_free(adata: Any, key: str, columns: Sequence[str], step: str, stackle
             f"sigscore.tl.{step}: overwriting obs column(s) {', '.join(foreign[:5])} that "
             "sigscore did not write; pass key_added= to keep them",
             UserWarning,
-            stacklevel=stacklevel,
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -380,8 +380,8 @@ def score(
     info = frame.attrs.get("sigscore", {})
     scores = _module_frame(target, frame)
     columns = [f"{key_added}_{c}" for c in scores.columns]
-    _check_free(target, key_added, columns, "score", stacklevel=3)
-    _release_key(target, key_added, "score", method, stacklevel=3)
+    _check_free(target, key_added, columns, "score")
+    _release_key(target, key_added, "score", method)
     target.obsm[key_added] = scores
     for col, name in zip(scores.columns, columns, strict=True):
         target.obs[name] = scores[col].to_numpy()
@@ -461,8 +461,8 @@ def resistance_index(
         values[f"{key_added}_pct"] = frame["pct_index"].to_numpy(dtype=np.float64)
     values.update({f"{key_added}_{m}": scores[m].to_numpy() for m in modules})
     step_method = str(man.get("method", method or ""))
-    _check_free(target, key_added, list(values), "resistance_index", stacklevel=3)
-    _release_key(target, key_added, "resistance_index", step_method, stacklevel=3)
+    _check_free(target, key_added, list(values), "resistance_index")
+    _release_key(target, key_added, "resistance_index", step_method)
     target.obsm[key_added] = scores
     target.obsm[f"{key_added}_contrib"] = contrib
     for name, col in values.items():
