@@ -297,6 +297,7 @@ class Dispatcher:
         self.task: asyncio.Task | None = None
         self.stopping = False
         self.last_sweep = 0.0
+        self.warm_ups: list[Future] = []
 
     @property
     def healthy(self) -> bool:
@@ -317,7 +318,7 @@ class Dispatcher:
     def start(self) -> None:
         with contextlib.suppress(Exception):
             for _ in range(self.s.workers):
-                self.pool.submit(warm_up)
+                self.warm_ups.append(self.pool.submit(warm_up))
         self.task = asyncio.create_task(self._loop(), name="sigscore-dispatcher")
 
     async def _loop(self) -> None:
@@ -349,7 +350,10 @@ class Dispatcher:
                     "sigscore library/CLI"})  # fmt: skip
             self._kill_pool()
         free = self.s.workers - len(self.running)
-        if free > 0 and not self.stopping:
+        # Claim once the workers are warm: a job marked running then runs at once (behind a
+        # warm-up, a shutdown's grace could end before it even started).
+        warm = all(f.done() for f in self.warm_ups)
+        if free > 0 and warm and not self.stopping:
             for job in await asyncio.to_thread(self.store.claim, free):
                 task = json.loads(job["task"])
                 task["timeout_s"] = self.s.job_timeout_s

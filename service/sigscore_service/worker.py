@@ -28,6 +28,7 @@ import math
 import os
 import re
 import signal
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -356,19 +357,13 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def warm_up() -> int:
-    """Import the library in a fresh worker so the first request does not pay for it."""
-    import numpy as np
-    import pandas as pd
+    """Run the bundled example through :func:`run_task` in a fresh worker, so the first request
+    does not pay for imports, numba's cached kernels or the shipped signatures (seconds)."""
+    import sigscore
 
-    import sigscore.readers  # noqa: F401
-    from sigscore.scoring import score
-
-    # a tiny score loads numba's cached kernels too (seconds on first use)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        genes = ["IL6", "STAT3", "JAK2", "SOCS3", "MKI67", "TOP2A", "VIM", "CD274", "VEGFA", "BCL2"]
-        frame = pd.DataFrame(np.arange(30.0).reshape(3, 10), columns=genes)
+    with tempfile.TemporaryDirectory(prefix="sigscore-warm-up-") as tmp:
+        task = {"files": {"file": str(sigscore.example_path())}, "result_dir": tmp,
+                "options": {"params": {}, "index": False}}  # fmt: skip
         with contextlib.suppress(Exception):  # warm-up only
-            score(frame, {"a": genes[:5], "b": genes[5:]}, progress=False)
-            _shipped_label()  # parsed once per worker, before the first task needs it
+            run_task(task)
     return os.getpid()

@@ -191,6 +191,10 @@ def test_sync_requests_share_the_job_cap(busy: Server) -> None:
     the other 9 of 11 concurrent synchronous requests get 429 + Retry-After while nothing can
     finish, and so does a job; once the worker runs again, the admitted ones are answered."""
     body = _small_body()
+    with httpx.Client(base_url=busy.url, timeout=120) as c:
+        # answered after the worker's warm-up (one worker, first in first out): jobs are
+        # claimed only once the pool is warm, so it must be before the worker is stopped
+        assert c.post("/v1/score", json=body).status_code == 200
     with httpx.Client(base_url=busy.url, timeout=120) as c, frozen_pool(busy) as procs:
         job = _submit(c)
         assert job.status_code == 202, job.text
