@@ -336,7 +336,17 @@ class MemorySource(RowSource):
         return float(self.X.shape[1])
 
     def _read(self, start: int, stop: int) -> Any:
-        return self.X[start:stop]
+        X = self.X
+        if not sp.issparse(X):
+            return X[start:stop]
+        # A view of the rows' stored values: scipy's row slicing copies them (and was 65 % of
+        # module_score's time at 20k cells); scoring never writes into a block.
+        lo, hi = X.indptr[start], X.indptr[stop]
+        return sp.csr_matrix(
+            (X.data[lo:hi], X.indices[lo:hi], X.indptr[start : stop + 1] - lo),
+            shape=(stop - start, X.shape[1]),
+            copy=False,
+        )
 
 
 class BackedSource(RowSource):
