@@ -84,3 +84,17 @@ def test_install_hint_for_this_checkout() -> None:
         pytest.skip("sigscore is not installed from a source folder here")
     root = Path(__file__).resolve().parents[1]
     assert f"'{root}[dask]'" in errors.install_hint("dask")
+
+
+def test_reader_advice_is_spelled_for_the_caller(tmp_path) -> None:
+    from sigscore.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"layer='counts' applies to h5ad input only"):
+        sigscore.read_matrix(example_path(), layer="counts")
+    r = runner.invoke(app, ["score", str(example_path()), "--layer", "counts"])
+    assert r.exit_code == 2
+    assert "--layer counts applies to h5ad input only" in r.stderr and "layer=" not in r.stderr
+    one_gene = tmp_path / "one.csv"
+    one_gene.write_text("sample,STAT3\na,1\nb,2\n")
+    r = runner.invoke(app, ["score", str(one_gene), "--genes-axis", "columns"])
+    assert r.exit_code == 3 and "(--genes-axis)" in r.stderr, r.stderr

@@ -1273,8 +1273,8 @@ def _orient(raw: _Raw, genes_axis: str, source: str) -> Expression:
             raise InputError(
                 f"no recognisable gene identifiers in rows or columns of {source} ({stats}); "
                 f"first names seen: rows {seen_r}; columns {seen_c}; pass "
-                "genes_axis='rows' or 'columns' or check the ID type (symbols, Ensembl, "
-                "Entrez or SYMBOL|ENTREZ are understood)",
+                "{opt:genes_axis=rows} or {opt:genes_axis=columns}, or check the ID type "
+                "(symbols, Ensembl, Entrez or SYMBOL|ENTREZ are understood)",
                 detail={"rows": rows[:5], "columns": cols[:5]},
             )
         if raw.fixed_genes_axis is not None:
@@ -1351,7 +1351,7 @@ def _finalise(expr: Expression) -> Expression:
         raise InputError(
             f"{source}: only 1 gene ({expr.var_names[0]!r}) across {expr.shape[0]} samples; "
             "signature scores need many genes: check the delimiter, the orientation "
-            "(genes_axis=) or that the whole matrix was exported"
+            "({opt:genes_axis}) or that the whole matrix was exported"
         )
     if (np.asarray([v == "" for v in expr.obs_names])).any():
         i = int(np.flatnonzero([v == "" for v in expr.obs_names])[0])
@@ -1414,7 +1414,7 @@ def _read_any(
     if kind not in SUPPORTED_FORMATS:
         raise UsageError(f"fmt={kind!r} is not one of {', '.join(SUPPORTED_FORMATS)}")
     if layer is not None and kind not in ("h5ad", "zip", "tar"):
-        raise UsageError(f"layer={layer!r} applies to h5ad input only; {source} is {kind}")
+        raise UsageError(f"{{opt:layer={layer}}} applies to h5ad input only; {source} is {kind}")
     if kind in ("zip", "tar"):
         if depth > 0:
             raise InputError(f"{source}: nested archive; extract the outer archive first")
