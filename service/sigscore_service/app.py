@@ -34,8 +34,9 @@ from starlette.requests import ClientDisconnect
 from sigscore import __version__
 
 from . import problems
+from .api import web
 from .jobs import Dispatcher, JobStore
-from .metrics import Metrics
+from .metrics import Metrics, route_label
 from .models import (
     Health,
     JobInfo,
@@ -221,6 +222,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Score IL-6/STAT3 sorafenib-resistance programmes in HCC expression data. "
         "Research use only; not a diagnostic.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by api.web (the defaults load from a CDN)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = store
@@ -238,7 +241,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def observe(scope: dict[str, Any], status: int, seconds: float) -> None:
         """Metrics and the access line of a request (called once per request by EdgeGuard,
         a plain ASGI middleware: BaseHTTPMiddleware costs a task group per body read)."""
-        route = getattr(scope.get("route"), "path", "unmatched")
+        route = route_label(scope, app.router.routes)
         method = scope["method"]
         metrics.requests.labels(method, route, str(status)).inc()
         metrics.latency.labels(method, route).observe(seconds)
@@ -701,6 +704,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(status_code=204)
 
     app.include_router(v1)
+    app.include_router(web.router(app.title, app.openapi_url or "/openapi.json"))
 
     def custom_openapi() -> dict[str, Any]:
         if app.openapi_schema:

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from starlette.routing import BaseRoute, Match
+
+
+def route_label(scope: dict[str, Any], routes: Sequence[BaseRoute]) -> str:
+    """The route template a request matched (a bounded label set: never the raw path).
+
+    FastAPI puts its own routes in ``scope["route"]``; plain Starlette routes that FastAPI
+    adds itself (``/openapi.json``) are not put there, so they are looked up here.
+    """
+    route = scope.get("route")
+    if route is None:
+        route = next((r for r in routes if r.matches(scope)[0] is Match.FULL), None)
+    return str(getattr(route, "path", "unmatched"))
 
 
 class _JobsCollector(Collector):

@@ -1,0 +1,487 @@
+"""The page at ``/`` and the offline API docs, driven in Debian's Chromium by Playwright.
+
+A real server on 127.0.0.1 (``svc_live``), a real browser; every request the browser makes to
+another host is refused and recorded, and the tests assert there was none. Numbers on the page
+are compared with the library (``sigscore.resistance_index``) and the downloaded CSV with the
+CLI's (``sigscore index``) on the same file. Accessibility: axe-core from npm
+(``tests/service/axe``, installed by ``scripts/setup.sh``), no serious or critical violation.
+
+Screenshots go to ``$SIGSCORE_SCREENSHOTS`` when set (``docs/screenshots`` holds the committed
+ones), else to a pytest temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+from svc_live import Server
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright not installed (pip install -e '.[test]')"
+)
+
+expect = sync_api.expect
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = Path(__file__).parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync"]  # fmt: skip
+# generous: the first score in a fresh worker pays for imports on a busy 2-core machine
+TIMEOUT_MS = 180_000
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian's chromium is not installed (scripts/setup.sh)"
+)
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = Path(os.environ.get("SIGSCORE_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def example() -> Path:
+    from sigscore.example import example_path
+
+    return Path(example_path())
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, example: Path) -> Path:
+    """A reference cohort (the example itself), built by the CLI."""
+    from typer.testing import CliRunner
+
+    from sigscore.cli import app
+
+    out = tmp_path_factory.mktemp("ref") / "example_reference.json"
+    res = CliRunner().invoke(app, ["reference", "build", str(example), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+class Guard:
+    """A page whose requests may go to 127.0.0.1 only; others are aborted and recorded."""
+
+    def __init__(self, browser: Any, **context: Any) -> None:
+        self.context = browser.new_context(viewport={"width": 1100, "height": 900}, **context)
+        self.context.set_default_timeout(TIMEOUT_MS)
+        self.outside: list[str] = []
+        self.console: list[str] = []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
+        self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
+
+    def _route(self, route: Any) -> None:
+        url = route.request.url
+        host = re.match(r"^[a-z]+://([^/:]+)", url)
+        if url.startswith(("blob:", "data:")) or (
+            host is not None and host.group(1) == "127.0.0.1"
+        ):
+            route.continue_()
+        else:
+            self.outside.append(route.request.url)
+            route.abort()
+
+    def check_clean(self) -> None:
+        """No request left this machine; no CSP violation or script error on the page."""
+        assert self.outside == [], f"requests to other hosts: {self.outside}"
+        bad = [c for c in self.console
+               if "Content Security Policy" in c or c.startswith("pageerror")]  # fmt: skip
+        assert bad == [], bad
+
+
+@pytest.fixture
+def guard(browser: Any) -> Iterator[Guard]:
+    g = Guard(browser)
+    try:
+        yield g
+    finally:
+        g.context.close()
+
+
+def axe_check(page: Any, where: str) -> None:
+    """axe-core on the page as it is now: no serious or critical violation."""
+    if not AXE.exists():
+        pytest.skip(f"axe-core not installed at {AXE} (scripts/setup.sh runs npm ci there)")
+    # served as a same-origin script (intercepted, never reaching the server), so the page's
+    # Content-Security-Policy stays in force: an inline copy (add_script_tag(path=...)) is
+    # refused by script-src 'self', as it should be
+    origin = re.match(r"^https?://[^/]+", page.url).group(0)  # type: ignore[union-attr]
+    page.route(origin + "/__axe.min.js", lambda route: route.fulfill(
+        path=str(AXE), headers={"Content-Type": "text/javascript"}))  # fmt: skip
+    page.add_script_tag(url=origin + "/__axe.min.js")
+    res = page.evaluate(
+        "async () => { const r = await axe.run(document, {resultTypes: ['violations']});"
+        " return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))})); }"
+    )
+    bad = [v for v in res if v["impact"] in ("serious", "critical")]
+    assert bad == [], f"{where}: {json.dumps(bad, indent=1)}"
+
+
+def open_page(g: Guard, url: str) -> Any:
+    page = g.page
+    page.goto(url + "/")
+    # the methods come from GET /v1/methods: the page is ready when they are listed
+    page.locator("#method option").nth(1).wait_for(state="attached")
+    return page
+
+
+def sentence(detail: str) -> str:
+    """The page's rendering of a problem's detail (as written, with a full stop)."""
+    s = detail.strip()
+    return s if s[-1] in ".!?" else s + "."
+
+
+def table(page: Any) -> pd.DataFrame:
+    """The results table as shown: text and the exact value behind each number."""
+    rows = page.evaluate(
+        """() => [...document.querySelectorAll('#scores tbody tr')].map(tr =>
+            Object.fromEntries([...tr.children].map(c =>
+                [c.dataset.key, {text: c.textContent, value: c.dataset.value ?? null}])))"""
+    )
+    return pd.DataFrame(rows).set_index(pd.Index([r["sample"]["text"] for r in rows]))
+
+
+def check_index_table(page: Any, lib: pd.DataFrame) -> None:
+    shown = table(page)
+    assert list(shown.index) == [str(s) for s in lib.index]
+    for sample, row in shown.iterrows():
+        want = float(lib.loc[sample, "index"])
+        # to the displayed precision (4 decimals), and the exact value behind it
+        assert abs(float(row["index"]["text"]) - want) <= 0.5e-4 + 1e-12, (sample, row["index"])
+        assert float(row["index"]["value"]) == want
+        assert row["flags"]["text"] == str(lib.loc[sample, "flags"] or "")
+        if "pct_index" in lib.columns:
+            pct = float(lib.loc[sample, "pct_index"])
+            assert abs(float(row["pct_index"]["text"]) - pct) <= 0.05 + 1e-9, (sample, pct)
+
+
+def check_contributions(page: Any, lib: pd.DataFrame) -> None:
+    """Each bar's segments are the library's contributions, add up to the index, and are
+    drawn so: the index mark sits where the positive minus the negative lengths end."""
+    bars = page.evaluate(
+        """() => {
+          const zero = document.querySelector('#contrib svg line');
+          const x0 = Number(zero.getAttribute('x1'));
+          return [...document.querySelectorAll('#contrib g.bar')].map(g => {
+            const segs = [...g.querySelectorAll('rect[data-module]')].map(r => ({
+              module: r.dataset.module, value: Number(r.dataset.value),
+              width: Number(r.getAttribute('width'))}));
+            const m = g.querySelector('.index-mark');
+            return {sample: g.dataset.sample, segs, index: Number(m.dataset.index),
+                    mark: Number(m.getAttribute('x')) + Number(m.getAttribute('width')) / 2 - x0};
+          });
+        }"""
+    )
+    assert [b["sample"] for b in bars] == [str(s) for s in lib.index]
+    for b in bars:
+        lib_row = lib.loc[b["sample"]]
+        assert b["index"] == float(lib_row["index"])
+        total = 0.0
+        for s in b["segs"]:
+            assert s["value"] == float(lib_row["contrib_" + s["module"]])
+            total += s["value"]
+        assert abs(total - b["index"]) <= 1e-9, b
+        px = sum(s["width"] if s["value"] > 0 else -s["width"] for s in b["segs"])
+        assert abs(px - b["mark"]) <= 0.5 * len(b["segs"]) + 1e-6, b  # min width 0.5 px
+
+
+def wait_results(page: Any) -> None:
+    page.wait_for_selector("#results", state="visible")
+    page.wait_for_selector("#scores tbody tr")
+
+
+# --------------------------------------------------------------------------- tests
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("web")).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_example_upload_matches_library_and_cli(
+    guard: Guard, web: Server, example: Path, reference: Path, shots: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    import sigscore
+    from sigscore.cli import app
+
+    lib = sigscore.resistance_index(str(example), reference=str(reference))
+    cli_csv = tmp_path / "cli.csv"
+    res = CliRunner().invoke(
+        app, ["index", str(example), "--reference", str(reference), "-o", str(cli_csv)]
+    )
+    assert res.exit_code == 0, res.output
+
+    page = open_page(guard, web.url)
+    assert page.get_by_text("Research use only; not a diagnostic.").first.is_visible()
+    axe_check(page, "upload view")
+    page.screenshot(path=str(shots / "web-upload.png"))
+
+    page.set_input_files("#file", str(example))
+    page.set_input_files("#reference", str(reference))
+    page.click("#submit")
+    wait_results(page)
+    assert page.locator("#job").is_hidden()  # small: answered at once, not a job
+
+    check_index_table(page, lib)
+    check_contributions(page, lib)
+    modules = [c[len("score_") :] for c in lib.columns if c.startswith("score_")]
+    cells = page.locator("#heatmap rect[data-module]")
+    assert cells.count() == len(modules) * len(lib)
+    # research-use statement beside the numbers
+    assert page.locator("#results .ruo").is_visible()
+    # coverage: one row per module, found counts as the library's
+    cov = lib.attrs["sigscore"]["coverage"]
+    rows = page.locator("#coverage tbody tr")
+    assert rows.count() == len(cov)
+    for i, c in enumerate(cov):
+        assert rows.nth(i).locator("th").inner_text() == c["module"]
+        assert (
+            rows.nth(i)
+            .locator("td")
+            .first.inner_text()
+            .startswith(f"{c['n_found']} of {c['n_genes']}")
+        )
+    manifest = page.locator("#manifest").inner_text()
+    lib_manifest = lib.attrs["sigscore"]["manifest"]
+    assert lib_manifest["signatures"]["hash"] in manifest
+    assert lib_manifest["index_definition"]["hash"] in manifest
+    assert f"sigscore version\n{sigscore.__version__}" in manifest
+    assert "singscore" in manifest
+
+    # sorting by index (descending first), then filtering
+    page.click("#scores th[data-key=index] button")
+    order = [r for r in table(page).index]
+    assert order == [str(s) for s in lib["index"].sort_values(ascending=False).index]
+    assert page.locator("#scores th[data-key=index]").get_attribute("aria-sort") == "descending"
+    page.fill("#filter", "S00")
+    n_match = sum("S00" in str(s) for s in lib.index)
+    expect(page.locator("#scores tbody tr")).to_have_count(n_match)
+    page.fill("#filter", "")
+    expect(page.locator("#scores tbody tr")).to_have_count(len(lib))
+
+    axe_check(page, "results view")
+    page.locator("#results").screenshot(path=str(shots / "web-results.png"))
+
+    # CSV download (stored through a job) = the CLI's CSV on the same file
+    with page.expect_download() as dl:
+        page.click(".downloads button[data-format=csv]")
+    got = Path(dl.value.path()).read_bytes()
+    assert got == cli_csv.read_bytes()
+    pd.testing.assert_frame_equal(
+        pd.read_csv(Path(dl.value.path()), index_col=0), pd.read_csv(cli_csv, index_col=0)
+    )
+    assert re.search(r"[?&]job=[A-Za-z0-9]{32}", page.url)  # the stored result is addressable
+    # the other formats come from the same stored result
+    for fmt, magic in (("parquet", b"PAR1"), ("html", b"<"), ("json", b"{")):
+        with page.expect_download() as dl:
+            page.click(f".downloads button[data-format={fmt}]")
+        data = Path(dl.value.path()).read_bytes()
+        assert data.lstrip()[: len(magic)] == magic, fmt
+    guard.check_clean()
+
+
+def test_malformed_file_shows_the_problem_sentence(
+    guard: Guard, web: Server, shots: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "broken.csv"
+    bad.write_text("gene,S1,S2\nTP53,1.5,2.5\nMYC,2.0,3.1,4.2,5.3\nEGFR,0.1,0.2\n")
+    # the API's own words for this file
+    r = httpx.post(
+        web.url + "/v1/score",
+        files={"file": ("broken.csv", bad.read_bytes())},
+        timeout=120,
+    )
+    assert r.status_code in (400, 415, 422), r.text
+    detail = r.json()["detail"]
+
+    page = open_page(guard, web.url)
+    page.set_input_files("#file", str(bad))
+    page.click("#submit")
+    msg = page.locator("#message")
+    msg.wait_for(state="visible")
+    text = msg.inner_text()
+    assert text == sentence(detail)
+    assert "{" not in text and '"detail"' not in text  # a sentence, not JSON
+    assert page.locator("#results").is_hidden()
+    axe_check(page, "error view")
+    page.screenshot(path=str(shots / "web-error.png"))
+    guard.check_clean()
+
+
+def test_large_input_becomes_a_job_with_progress_that_survives_reload(
+    guard: Guard, make_server: Any, example: Path
+) -> None:
+    import sigscore
+
+    srv = make_server({"SIGSCORE_SYNC_MAX_BYTES": "1000"}).start()
+    lib = sigscore.resistance_index(str(example))
+    page = open_page(guard, srv.url)
+    page.set_input_files("#file", str(example))
+    page.click("#submit")
+    page.wait_for_url(re.compile(r"[?&]job=[A-Za-z0-9]{32}"))
+    job_id = re.search(r"job=([A-Za-z0-9]{32})", page.url).group(1)  # type: ignore[union-attr]
+    assert page.locator("#job").is_visible()
+    assert page.locator("#job-id").inner_text() == job_id
+    # the 202 answer itself is shown: the job was queued
+    assert page.locator("#job-log li").first.get_attribute("data-state") == "queued"
+
+    page.reload()
+    page.wait_for_selector("#job", state="visible")
+    assert page.locator("#job-id").inner_text() == job_id
+    wait_results(page)
+    assert page.locator("#job-state").get_attribute("data-state") == "done"
+    assert page.locator("#job-progress").evaluate("p => p.value") == 1
+    assert page.locator("#job-log li").last.get_attribute("data-state") == "done"
+    check_index_table(page, lib)
+    check_contributions(page, lib)
+    guard.check_clean()
+
+
+def test_keyboard_only_submission(guard: Guard, web: Server, example: Path) -> None:
+    page = open_page(guard, web.url)
+    # choosing the file is the operating system's dialog; everything after is the keyboard
+    page.set_input_files("#file", str(example))
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    seen = []
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        focus = page.evaluate(
+            """() => { const e = document.activeElement;
+                 const s = getComputedStyle(e);
+                 return {id: e.id, tag: e.tagName, outline: s.outlineStyle,
+                         width: parseFloat(s.outlineWidth)}; }"""
+        )
+        seen.append(focus)
+        if focus["id"] == "submit":
+            break
+    assert seen[-1]["id"] == "submit", f"Score button not reachable by Tab: {seen}"
+    # the focus is visible on every control the Tab key reached
+    hidden = [f for f in seen if f["outline"] == "none" or f["width"] < 2]
+    assert hidden == [], hidden
+    assert {"file", "method", "tier", "reference"} <= {f["id"] for f in seen}
+    page.keyboard.press("Enter")
+    wait_results(page)
+    # the focus moves to the results, so a screen reader announces them
+    assert page.evaluate("document.activeElement.id") == "h-results"
+    guard.check_clean()
+
+
+def test_api_key_is_asked_for_and_kept_for_the_session_only(
+    guard: Guard, make_server: Any, example: Path
+) -> None:
+    srv = make_server({"SIGSCORE_API_KEYS": "k-browser-1"}).start()
+    page = guard.page
+    page.goto(srv.url + "/")
+    msg = page.locator("#message")
+    msg.wait_for(state="visible")
+    assert msg.inner_text().startswith("An API key is required")
+    assert page.locator("#key-box").evaluate("d => d.open")
+    page.fill("#apikey", "k-browser-1")
+    page.click("#key-save")
+    page.locator("#method option").nth(1).wait_for(state="attached")
+    stored = page.evaluate(
+        "() => ({session: sessionStorage.getItem('sigscore.apiKey'),"
+        " local: Object.keys(localStorage).length, cookie: document.cookie})"
+    )
+    assert stored == {"session": "k-browser-1", "local": 0, "cookie": ""}
+    page.set_input_files("#file", str(example))
+    page.click("#submit")
+    wait_results(page)
+    guard.check_clean()
+
+
+def test_busy_server_says_when_to_retry(guard: Guard, web: Server, example: Path) -> None:
+    """A 429 problem (as the service sends when its queue is full) becomes a sentence with the
+    Retry-After time; the answer is substituted in the browser to make the queue full."""
+    detail = "the server is busy (3 jobs and synchronous requests queued or running; the limit is 3); retry later"  # fmt: skip
+    page = open_page(guard, web.url)
+    page.route(
+        "**/v1/score*",
+        lambda route: route.fulfill(
+            status=429,
+            headers={"Content-Type": "application/problem+json", "Retry-After": "30"},
+            body=json.dumps(
+                {
+                    "type": "about:blank",
+                    "title": "Too Many Requests",
+                    "status": 429,
+                    "detail": detail,
+                }
+            ),
+        ),
+    )
+    page.set_input_files("#file", str(example))
+    page.click("#submit")
+    msg = page.locator("#message")
+    msg.wait_for(state="visible")
+    text = msg.inner_text()
+    assert text.startswith(sentence(detail) + " Try again in 30 seconds (after ")
+    guard.check_clean()
+
+
+def test_docs_render_offline_and_are_named_in_metrics(guard: Guard, web: Server) -> None:
+    page = guard.page
+    ops = httpx.get(web.url + "/openapi.json", timeout=30).json()["paths"]
+    n_ops = sum(len(v) for v in ops.values())
+    page.goto(web.url + "/docs")
+    expect(page.locator(".opblock")).to_have_count(n_ops, timeout=TIMEOUT_MS)
+    paths = set(page.locator(".opblock-summary-path").all_inner_texts())
+    assert {p.replace("\u200b", "") for p in paths} >= {"/v1/score", "/v1/jobs/{job_id}"}
+
+    page.goto(web.url + "/redoc")
+    page.wait_for_selector("[data-section-id^='tag/']", timeout=TIMEOUT_MS)
+    page.get_by_text("Score one matrix").first.wait_for(state="attached")
+    guard.check_clean()
+
+    open_page(guard, web.url)
+    text = httpx.get(web.url + "/metrics", timeout=30).text
+    for route in ("/docs", "/redoc", "/docs/assets/{name}", "/openapi.json", "/"):
+        assert f'route="{route}",status="200"' in text, route
+    assert 'route="unmatched",status="200"' not in text
+
+
+def test_page_headers_forbid_inline_script(web: Server) -> None:
+    r = httpx.get(web.url + "/", timeout=30)
+    csp = r.headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert directives["script-src"] == "'self'"
+    assert directives["style-src"] == "'self'"
+    assert directives["default-src"] == "'self'"
+    assert "unsafe" not in csp
+    assert "<script>" not in r.text  # scripts are files
+    # no reference to any other host in the page or its assets
+    for name in ("index.html", "app.js", "charts.js", "style.css"):
+        body = httpx.get(web.url + ("/" if name == "index.html" else f"/ui/{name}"), timeout=30)
+        assert body.status_code == 200
+        assert not re.search(
+            r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}",
+            body.text.replace("http://www.w3.org/2000/svg", ""),
+        ), name
+    assert httpx.get(web.url + "/ui/..%2Fapp.py", timeout=30).status_code == 404
