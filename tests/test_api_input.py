@@ -181,3 +181,15 @@ def test_coverage_warnings_point_at_the_callers_line(tcga) -> None:
     mine = [w for w in caught if "excluded" in str(w.message) or "low" in str(w.message)]
     assert mine, [str(w.message) for w in caught]
     assert {w.filename for w in mine} == {__file__}
+
+
+def test_http_problem_documents_name_form_fields(tcga) -> None:
+    pytest.importorskip("fastapi")
+    from sigscore_service.problems import error_to_problem
+
+    with pytest.raises(CoverageError) as info:
+        sigscore.score(tcga, genes_axis="columns")
+    doc = error_to_problem(info.value)
+    assert doc["status"] == 422 and doc["extra"]["cause"] == "transposed"
+    assert "the form field genes_axis=rows" in doc["detail"]
+    assert "genes_axis='rows'" not in doc["detail"] and "--genes-axis" not in doc["detail"]

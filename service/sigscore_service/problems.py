@@ -104,7 +104,9 @@ def error_to_problem(exc: SigscoreError) -> dict[str, Any]:
         extra = json.loads(json.dumps(detail, default=str))
     except ValueError:  # NaN in a coverage table: keep it valid JSON
         extra = json.loads(json.dumps(detail, default=str).replace("NaN", "null"))
-    return {"status": int(exc.http_status), "kind": kind, "detail": exc.message, "extra": extra}
+    # advice names form fields (genes_axis=rows), not Python keywords or CLI flags
+    detail_text = exc.message_for("http")
+    return {"status": int(exc.http_status), "kind": kind, "detail": detail_text, "extra": extra}
 
 
 def install(app: FastAPI) -> None:
