@@ -149,8 +149,11 @@ def open_page(g: Guard, url: str) -> Any:
 
 
 def sentence(detail: str) -> str:
-    """The page's rendering of a problem's detail (as written, with a full stop)."""
+    """The page's rendering of a problem's detail: a capital for a plain first word (not a
+    file name), and a full stop."""
     s = detail.strip()
+    if re.match(r"[a-z]+(\s|$)", s):
+        s = s[0].upper() + s[1:]
     return s if s[-1] in ".!?" else s + "."
 
 
@@ -336,7 +339,7 @@ def test_malformed_file_shows_the_problem_sentence(
 
 
 def test_large_input_becomes_a_job_with_progress_that_survives_reload(
-    guard: Guard, make_server: Any, example: Path
+    guard: Guard, make_server: Any, example: Path, tmp_path: Path
 ) -> None:
     import sigscore
 
@@ -361,7 +364,75 @@ def test_large_input_becomes_a_job_with_progress_that_survives_reload(
     assert page.locator("#job-log li").last.get_attribute("data-state") == "done"
     check_index_table(page, lib)
     check_contributions(page, lib)
+
+    # a file over the threshold whose genes are unknown fails as a job: its reason is shown as a sentence
+    bad = tmp_path / "unknown_genes.csv"
+    bad.write_text("gene,S1,S2\n" + "".join(f"G{i},1.5,2.5,3.5\n" for i in range(200)))
+    assert bad.stat().st_size > 1000
+    page.click("#again")
+    page.set_input_files("#file", str(bad))
+    page.click("#submit")
+    msg = page.locator("#message")
+    msg.wait_for(state="visible")
+    failed_id = re.search(r"job=([A-Za-z0-9]{32})", page.url).group(1)  # type: ignore[union-attr]
+    info = httpx.get(f"{srv.url}/v1/jobs/{failed_id}", timeout=30).json()
+    assert info["state"] == "failed"
+    assert msg.inner_text() == sentence(info["error"]["detail"])
+    assert page.locator("#job-state").get_attribute("data-state") == "failed"
     guard.check_clean()
+
+
+def test_dropped_file_scores_module_scores_only(guard: Guard, web: Server, example: Path) -> None:
+    """A file dropped on the box (a DataTransfer, as a drag from the desktop gives), module
+    scores only: the table shows the library's ``score()`` per module."""
+    import gzip
+
+    import sigscore
+
+    lib = sigscore.score(str(example), progress=False)
+    page = open_page(guard, web.url)
+    text = gzip.decompress(example.read_bytes()).decode()
+    dt = page.evaluate_handle(
+        "text => { const dt = new DataTransfer();"
+        " dt.items.add(new File([text], 'dropped.tsv', {type: 'text/tab-separated-values'}));"
+        " return dt; }",
+        text,
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": dt})
+    assert page.locator("#file-chosen").inner_text().startswith("Chosen: dropped.tsv")
+    page.uncheck("#index")
+    page.click("#submit")
+    wait_results(page)
+    shown = table(page)
+    assert list(shown.index) == [str(s) for s in lib.index]
+    for module in lib.columns:
+        for sample, cell in shown[module].items():
+            want = float(lib.loc[sample, module])
+            assert abs(float(cell["text"]) - want) <= 0.5e-4 + 1e-12, (sample, module)
+            assert float(cell["value"]) == want
+    assert page.locator("#contrib").inner_text() == "Contributions exist for the index only."
+    cells = page.locator("#heatmap rect[data-module]")
+    assert cells.count() == lib.shape[0] * lib.shape[1]
+    guard.check_clean()
+
+
+def test_phone_width_needs_no_sideways_scrolling(browser: Any, web: Server, example: Path) -> None:
+    g = Guard(browser)
+    try:
+        g.page.set_viewport_size({"width": 375, "height": 740})
+        page = open_page(g, web.url)
+
+        def overflow() -> int:
+            return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
+
+        assert overflow() <= 0
+        page.set_input_files("#file", str(example))
+        page.click("#submit")
+        wait_results(page)
+        assert overflow() <= 0  # wide tables and charts scroll inside their own boxes
+        g.check_clean()
+    finally:
+        g.context.close()
 
 
 def test_keyboard_only_submission(guard: Guard, web: Server, example: Path) -> None:

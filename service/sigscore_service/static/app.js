@@ -22,9 +22,11 @@
   }
 
   function sentence(s) {
-    // as the server wrote it (it may start with a file name, whose case matters), ended
+    // a capital for a plain first word ("the server is busy"), never for a file name
+    // ("broken.csv: ..."), whose case matters; and a full stop
     s = String(s || "").trim();
     if (!s) return "";
+    if (/^[a-z]+(\s|$)/.test(s)) s = s.charAt(0).toUpperCase() + s.slice(1);
     return /[.!?]$/.test(s) ? s : s + ".";
   }
 
