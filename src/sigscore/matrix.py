@@ -196,11 +196,13 @@ def as_expression(
 
     if isinstance(data, pd.DataFrame):
         frame = data.T if genes_axis == "rows" else data
-        non_numeric = [
-            str(c)
-            for c, t in zip(frame.columns, frame.dtypes, strict=True)
-            if not pd.api.types.is_numeric_dtype(t)
-        ]
+        # check each distinct dtype once (a bulk frame has ~20,000 columns of one dtype)
+        bad_types = {t for t in set(frame.dtypes) if not pd.api.types.is_numeric_dtype(t)}
+        non_numeric = (
+            [str(c) for c, t in zip(frame.columns, frame.dtypes, strict=True) if t in bad_types]
+            if bad_types
+            else []
+        )
         if non_numeric:
             raise InputError(
                 f"{source or 'DataFrame'}: column(s) {non_numeric[:5]} are not numeric; "
