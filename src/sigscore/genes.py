@@ -317,15 +317,7 @@ def gene_table() -> GeneTable:
 
     # this module's own source too: a changed GeneTable class must not load an old pickle
     sources = [_data_path("gene_table.tsv.gz"), _data_path("curated_aliases.tsv"), Path(__file__)]
-    return cached("gene_table", sources, _lookup_table)
-
-
-def _lookup_table() -> GeneTable:
-    """A :class:`GeneTable` without its source ``frame``, which the lookups never read and
-    which would be half of what the disk cache stores and loads."""
-    table = GeneTable()
-    table.__dict__.pop("frame", None)
-    return table
+    return cached("gene_table", sources, GeneTable)
 
 
 @dataclass(frozen=True)
