@@ -449,7 +449,12 @@ def chunk_rows_for(X: Any, budget_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
         width = max(X.mean_row_nnz(), 1.0)
     # A rank method holds roughly four float64/int64 arrays the size of the chunk.
     row_bytes = 4 * 8 * width
-    return int(max(1, min(n_obs, budget_bytes // row_bytes)))
+    rows = int(max(1, min(n_obs, budget_bytes // row_bytes)))
+    if not getattr(X, "lazy", False):
+        # in memory: at most 1/8 of the rows per chunk, so the working arrays stay below the
+        # input's own size (peak RSS above baseline ≤ input size, issue 15)
+        rows = min(rows, max(1024, -(-n_obs // 8)))
+    return rows
 
 
 def iter_row_chunks(n_obs: int, chunk_rows: int) -> Iterator[slice]:
