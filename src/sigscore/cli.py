@@ -704,8 +704,19 @@ def index(
     from .index import get_definition
     from .reference import Reference
 
-    sigset = _load_sigset(tier, signatures) if signatures is not None else None
-    definition_obj = get_definition(str(definition) if definition is not None else None, sigset)
+    # the shipped set of the tier scored (what the library would load), from the disk cache
+    sigset = _load_sigset(tier, signatures)
+    if definition is None and signatures is None:
+        from . import index_definition
+        from . import signatures as sig_module
+        from ._cache import cached
+
+        files = [*_shipped_yaml(), Path(index_definition.__file__), Path(sig_module.__file__)]
+        definition_obj = cached(
+            f"index-definition-{tier}", files, lambda: get_definition(None, sigset)
+        )
+    else:
+        definition_obj = get_definition(str(definition) if definition is not None else None, sigset)
     reference_obj = Reference.load(reference) if reference is not None else None
 
     def one(expr: Any) -> Any:
@@ -733,13 +744,21 @@ def _load_sigset(tier: str, signatures: Path | None = None) -> Any:
     tier = _check_choice(tier, ("core", "extended"), "--tier")
     if signatures is not None:
         return read_signatures(str(signatures), tier=tier)
-    from ._cache import cached
-    from .signatures import shipped_signatures_dir
-
     # Parsing the shipped YAML with line tracking costs more than scoring a small file:
     # keep the parsed set in the disk cache, keyed by the files' content.
-    files = sorted(p for p in shipped_signatures_dir().iterdir() if p.suffix == ".yaml")
+    from . import signatures as module
+    from ._cache import cached
+
+    # the module's own source too: a changed class must never load an old pickle
+    files = [*_shipped_yaml(), Path(module.__file__)]
     return cached(f"signatures-{tier}", files, lambda: load_signatures(tier=tier))
+
+
+def _shipped_yaml() -> list[Path]:
+    """The shipped signature and index-definition files (the disk cache's key)."""
+    from .signatures import shipped_signatures_dir
+
+    return sorted(p for p in shipped_signatures_dir().iterdir() if p.suffix == ".yaml")
 
 
 def _gene_fields(entry: Any) -> dict[str, Any]:
