@@ -13,6 +13,7 @@ ones), else to a pytest temporary folder.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -155,6 +156,14 @@ def sentence(detail: str) -> str:
     if re.match(r"[a-z]+(\s|$)", s):
         s = s[0].upper() + s[1:]
     return s if s[-1] in ".!?" else s + "."
+
+
+def progress_line(info: dict[str, Any]) -> str:
+    """How the page logs a job state (JobInfo of ``GET /v1/jobs/{id}``)."""
+    if info["state"] != "running":
+        return str(info["state"])
+    pct = math.floor(info["progress"] * 100 + 0.5)  # JavaScript's Math.round
+    return f"running – {info['stage'] or 'working'} {pct}%"
 
 
 def table(page: Any) -> pd.DataFrame:
@@ -355,13 +364,25 @@ def test_large_input_becomes_a_job_with_progress_that_survives_reload(
     # the 202 answer itself is shown: the job was queued
     assert page.locator("#job-log li").first.get_attribute("data-state") == "queued"
 
+    # after the reload the page finds the job from its address; every state the API
+    # reported (queued, running with stage and progress, done) is shown, in order
+    polls: list[Any] = []
+    page.on("response", lambda r: polls.append(r) if r.url.endswith(f"/v1/jobs/{job_id}") else None)
     page.reload()
     page.wait_for_selector("#job", state="visible")
     assert page.locator("#job-id").inner_text() == job_id
     wait_results(page)
     assert page.locator("#job-state").get_attribute("data-state") == "done"
     assert page.locator("#job-progress").evaluate("p => p.value") == 1
-    assert page.locator("#job-log li").last.get_attribute("data-state") == "done"
+    reported = []
+    for r in polls:
+        try:
+            reported.append(progress_line(r.json()))
+        except sync_api.Error as exc:  # a poll of the page before the reload
+            assert "navigated away" in str(exc), exc
+    expected = [x for i, x in enumerate(reported) if i == 0 or x != reported[i - 1]]
+    assert page.locator("#job-log li").evaluate_all("ls => ls.map(l => l.dataset.line)") == expected
+    assert expected[-1] == "done"
     check_index_table(page, lib)
     check_contributions(page, lib)
 

@@ -209,7 +209,8 @@
   async function resume(id) {
     polling++;
     try {
-      await followJob({ id: id, state: "queued", progress: 0 }, null);
+      setBusy("Checking the job…");
+      await followJob(await (await api(`v1/jobs/${id}`)).json(), null);
     } catch (e) {
       showError(e.message);
     } finally {
