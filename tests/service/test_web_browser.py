@@ -123,8 +123,6 @@ def guard(browser: Any) -> Iterator[Guard]:
 
 def axe_check(page: Any, where: str) -> None:
     """axe-core on the page as it is now: no serious or critical violation."""
-    if not AXE.exists():
-        pytest.skip(f"axe-core not installed at {AXE} (scripts/setup.sh runs npm ci there)")
     # served as a same-origin script (intercepted, never reaching the server), so the page's
     # Content-Security-Policy stays in force: an inline copy (add_script_tag(path=...)) is
     # refused by script-src 'self', as it should be
@@ -252,7 +250,6 @@ def test_example_upload_matches_library_and_cli(
 
     page = open_page(guard, web.url)
     assert page.get_by_text("Research use only; not a diagnostic.").first.is_visible()
-    axe_check(page, "upload view")
     page.screenshot(path=str(shots / "web-upload.png"))
 
     page.set_input_files("#file", str(example))
@@ -298,7 +295,6 @@ def test_example_upload_matches_library_and_cli(
     page.fill("#filter", "")
     expect(page.locator("#scores tbody tr")).to_have_count(len(lib))
 
-    axe_check(page, "results view")
     page.locator("#results").screenshot(path=str(shots / "web-results.png"))
 
     # CSV download (stored through a job) = the CLI's CSV on the same file
@@ -342,8 +338,34 @@ def test_malformed_file_shows_the_problem_sentence(
     assert text == sentence(detail)
     assert "{" not in text and '"detail"' not in text  # a sentence, not JSON
     assert page.locator("#results").is_hidden()
-    axe_check(page, "error view")
     page.screenshot(path=str(shots / "web-error.png"))
+    guard.check_clean()
+
+
+def test_no_serious_accessibility_violations(
+    guard: Guard, web: Server, example: Path, tmp_path: Path
+) -> None:
+    """axe-core on the upload view (options open too), an error and the results (the job
+    view is checked in the job test)."""
+    if not AXE.exists():
+        pytest.skip(f"axe-core not installed at {AXE} (scripts/setup.sh runs npm ci there)")
+    page = open_page(guard, web.url)
+    axe_check(page, "upload view")
+    page.click("#key-box summary")
+    page.click("details.more summary")  # the other options open too
+    axe_check(page, "upload view, options open")
+    bad = tmp_path / "broken.csv"
+    bad.write_text("gene,S1,S2\nTP53,1.5,2.5\nMYC,2.0,3.1,4.2,5.3\n")
+    page.set_input_files("#file", str(bad))
+    page.click("#submit")
+    page.locator("#message").wait_for(state="visible")
+    axe_check(page, "error view")
+    page.set_input_files("#file", str(example))
+    page.click("#submit")
+    wait_results(page)
+    axe_check(page, "results view")
+    page.click("#scores th[data-key=index] button")  # sorted: aria-sort set
+    axe_check(page, "results view, sorted")
     guard.check_clean()
 
 
@@ -363,6 +385,8 @@ def test_large_input_becomes_a_job_with_progress_that_survives_reload(
     assert page.locator("#job-id").inner_text() == job_id
     # the 202 answer itself is shown: the job was queued
     assert page.locator("#job-log li").first.get_attribute("data-state") == "queued"
+    if AXE.exists():
+        axe_check(page, "job view")
 
     # after the reload the page finds the job from its address; every state the API
     # reported (queued, running with stage and progress, done) is shown, in order
@@ -434,6 +458,34 @@ def test_dropped_file_scores_module_scores_only(guard: Guard, web: Server, examp
     assert page.locator("#contrib").inner_text() == "Contributions exist for the index only."
     cells = page.locator("#heatmap rect[data-module]")
     assert cells.count() == lib.shape[0] * lib.shape[1]
+    guard.check_clean()
+
+
+def test_own_signature_file_and_method(
+    guard: Guard, web: Server, example: Path, tmp_path: Path
+) -> None:
+    """A GMT of two modules and another method: the table holds the library's scores."""
+    import sigscore
+    from sigscore.signatures import load_signatures
+
+    gmt = tmp_path / "two_modules.gmt"
+    gmt.write_text(load_signatures("core").subset(["emt", "proliferation"]).to_gmt())
+    lib = sigscore.score(str(example), str(gmt), "zscore", progress=False)
+    page = open_page(guard, web.url)
+    page.set_input_files("#file", str(example))
+    page.check("#sig-file")
+    assert page.locator("#tier").is_disabled()
+    page.set_input_files("#signatures", str(gmt))
+    page.select_option("#method", "zscore")
+    page.uncheck("#index")
+    page.click("#submit")
+    wait_results(page)
+    shown = table(page)
+    assert [c for c in shown.columns if c != "sample"] == list(lib.columns)
+    for module in lib.columns:
+        for sample, cell in shown[module].items():
+            assert float(cell["value"]) == float(lib.loc[sample, module]), (sample, module)
+    assert "zscore" in page.locator("#manifest").inner_text()
     guard.check_clean()
 
 
