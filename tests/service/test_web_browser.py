@@ -295,6 +295,7 @@ def test_example_upload_matches_library_and_cli(
     page.fill("#filter", "")
     expect(page.locator("#scores tbody tr")).to_have_count(len(lib))
 
+    page.locator("#filter").blur()
     page.locator("#results").screenshot(path=str(shots / "web-results.png"))
 
     # CSV download (stored through a job) = the CLI's CSV on the same file
@@ -489,7 +490,9 @@ def test_own_signature_file_and_method(
     guard.check_clean()
 
 
-def test_phone_width_needs_no_sideways_scrolling(browser: Any, web: Server, example: Path) -> None:
+def test_phone_width_needs_no_sideways_scrolling(
+    browser: Any, web: Server, example: Path, shots: Path
+) -> None:
     g = Guard(browser)
     try:
         g.page.set_viewport_size({"width": 375, "height": 740})
@@ -503,6 +506,8 @@ def test_phone_width_needs_no_sideways_scrolling(browser: Any, web: Server, exam
         page.click("#submit")
         wait_results(page)
         assert overflow() <= 0  # wide tables and charts scroll inside their own boxes
+        page.locator("#h-results").evaluate("h => h.scrollIntoView({block: 'start'})")
+        page.screenshot(path=str(shots / "web-phone-results.png"))
         g.check_clean()
     finally:
         g.context.close()

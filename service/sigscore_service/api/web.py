@@ -19,7 +19,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
@@ -93,6 +93,10 @@ def _with_script_hashes(page: HTMLResponse, extra: str) -> HTMLResponse:
     return page
 
 
+def _root(request: Request) -> str:
+    return str(request.scope.get("root_path") or "").rstrip("/")
+
+
 def router(title: str, openapi_url: str = "/openapi.json") -> APIRouter:
     """The page, its assets and the offline docs (``title``: the docs pages' title)."""
     r = APIRouter(include_in_schema=False)
@@ -129,29 +133,31 @@ def router(title: str, openapi_url: str = "/openapi.json") -> APIRouter:
             )
 
     @r.get("/docs")
-    def swagger() -> HTMLResponse:
+    def swagger(request: Request) -> HTMLResponse:
         """Swagger UI, offline."""
         _need_docs()
+        root = _root(request)  # behind a proxy that strips a path prefix
         page = get_swagger_ui_html(
-            openapi_url=openapi_url,
+            openapi_url=root + openapi_url,
             title=f"{title} API",
-            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
-            swagger_css_url="/docs/assets/swagger-ui.css",
-            swagger_favicon_url="/docs/assets/favicon.png",
+            swagger_js_url=f"{root}/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/assets/favicon.png",
             # no badge that sends the schema to an online validator
             swagger_ui_parameters={"validatorUrl": None},
         )
         return _with_script_hashes(page, "")
 
     @r.get("/redoc")
-    def redoc() -> HTMLResponse:
+    def redoc(request: Request) -> HTMLResponse:
         """ReDoc, offline (no web fonts)."""
         _need_docs()
+        root = _root(request)
         page = get_redoc_html(
-            openapi_url=openapi_url,
+            openapi_url=root + openapi_url,
             title=f"{title} API",
-            redoc_js_url="/docs/assets/redoc.standalone.js",
-            redoc_favicon_url="/docs/assets/favicon.png",
+            redoc_js_url=f"{root}/docs/assets/redoc.standalone.js",
+            redoc_favicon_url=f"{root}/docs/assets/favicon.png",
             with_google_fonts=False,
         )
         # ReDoc runs its search index in a worker started from a blob: URL
