@@ -490,6 +490,33 @@ def test_own_signature_file_and_method(
     guard.check_clean()
 
 
+def test_own_index_definition(guard: Guard, web: Server, example: Path, tmp_path: Path) -> None:
+    """An uploaded index definition (three modules, one negative, unequal weights): the
+    index and the contributions are the library's for that definition."""
+    import sigscore
+
+    definition = tmp_path / "three_modules.yaml"
+    definition.write_text(
+        "schema: sigscore.index/1\nname: lab_three\nversion: 0.1.0\nmethod: singscore\n"
+        "tier: extended\nmodules:\n"
+        "  - {module: il6_jak_stat3, sign: 1, weight: 2.0}\n"
+        "  - {module: emt, sign: -1, weight: 1.0}\n"
+        "  - {module: immune_evasion, sign: 1, weight: 0.5}\n"
+    )
+    lib = sigscore.resistance_index(str(example), definition=str(definition))
+    assert [c for c in lib.columns if c.startswith("contrib_")] == [
+        "contrib_il6_jak_stat3", "contrib_emt", "contrib_immune_evasion"]  # fmt: skip
+    page = open_page(guard, web.url)
+    page.set_input_files("#file", str(example))
+    page.set_input_files("#definition", str(definition))
+    page.click("#submit")
+    wait_results(page)
+    check_index_table(page, lib)
+    check_contributions(page, lib)
+    assert "lab_three 0.1.0" in page.locator("#manifest").inner_text()
+    guard.check_clean()
+
+
 def test_phone_width_needs_no_sideways_scrolling(
     browser: Any, web: Server, example: Path, shots: Path
 ) -> None:
