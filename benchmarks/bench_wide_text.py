@@ -41,7 +41,7 @@ def rss_mb():
         for line in fh:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
-from sigscore.readers import read_matrix
+from sigscore.io import read_matrix
 from sigscore.genes import gene_table
 import pandas, polars, scipy.sparse
 gene_table()

@@ -1,7 +1,7 @@
 """Generate the reader test corpus: tests/data/bad/ (malformed files) and tests/data/good/.
 
 Each bad file is named for its defect; tests/data/bad/EXPECTED.yaml maps it to the
-exception class and a message substring that :func:`sigscore.readers.read_matrix` must
+exception class and a message substring that :func:`sigscore.io.read_matrix` must
 raise (``kwargs`` optional). Deterministic: re-running rewrites identical text files.
 
     python scripts/make_bad_corpus.py

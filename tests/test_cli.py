@@ -59,7 +59,7 @@ def plain_error(result, code: int) -> str:
 
 @pytest.fixture(scope="module")
 def example_frame() -> pd.DataFrame:
-    """The bundled example read independently of sigscore.readers (genes × samples)."""
+    """The bundled example read independently of sigscore.io (genes × samples)."""
     return read_csv(example_path(), sep="\t", index_col=0)
 
 

@@ -26,11 +26,11 @@ import pytest
 from typer.testing import CliRunner
 
 from _support import REPO_ROOT
-from sigscore import readers
 from sigscore.cli import app
-from sigscore.confinement import check_hdf5_confined, check_zarr_confined
 from sigscore.errors import InputError
-from sigscore.readers import read_matrix
+from sigscore.io import read as readers
+from sigscore.io import read_matrix
+from sigscore.io.confinement import check_hdf5_confined, check_zarr_confined
 
 
 def _load_script() -> Any:
@@ -328,7 +328,7 @@ def test_native_panic_becomes_input_error(tmp_path: Path, monkeypatch) -> None:
     def panic(*args: Any, **kwargs: Any) -> None:
         raise pl.exceptions.PanicException(f"assertion failed at {tmp_path}/crates/x.rs:1")
 
-    monkeypatch.setattr(readers, "_read_columnar", panic)
+    monkeypatch.setattr(readers, "read_columnar", panic)
     with pytest.raises(InputError, match="internal structure is inconsistent") as info:
         read_matrix(path)
     assert str(tmp_path) not in info.value.message and "crates" not in info.value.message

@@ -1,4 +1,4 @@
-"""sigscore.readers: every format from real data, the good/bad corpora, and archive safety.
+"""sigscore.io: every format from real data, the good/bad corpora, and archive safety.
 
 Real matrices (TCGA-LIHC TPM, a 559-cell UMI table) are converted to each format inside the
 test and must read back identical to the original; the malformed corpus in tests/data/bad
@@ -26,8 +26,8 @@ import sigscore
 from _support import REPO_ROOT, shared_path
 from sigscore import errors
 from sigscore.errors import InputError, SigscoreError, UsageError
+from sigscore.io import SUPPORTED_FORMATS, read_matrix, sniff_format
 from sigscore.matrix import Expression
-from sigscore.readers import SUPPORTED_FORMATS, read_matrix, sniff_format
 
 BAD = REPO_ROOT / "tests" / "data" / "bad"
 GOOD = REPO_ROOT / "tests" / "data" / "good"
@@ -114,13 +114,13 @@ def test_ratio_guard() -> None:
     """Output beyond ratio × compressed size is refused once past the floor, not before."""
     import io
 
-    from sigscore.readers import _copy_capped, _Limits
+    from sigscore.io.archives import Limits, copy_capped
 
-    limits = _Limits(max_bytes=10**9, max_ratio=200, ratio_floor=4096)
+    limits = Limits(max_bytes=10**9, max_ratio=200, ratio_floor=4096)
     out = io.BytesIO()
     with pytest.raises(InputError, match=r"expands more than 200:1"):
-        _copy_capped(io.BytesIO(b"0" * 100_000), out, limits, 100, "x.gz", [0])
-    _copy_capped(io.BytesIO(b"0" * 100_000), io.BytesIO(), limits, 1000, "x.gz", [0])  # 100:1
+        copy_capped(io.BytesIO(b"0" * 100_000), out, limits, 100, "x.gz", [0])
+    copy_capped(io.BytesIO(b"0" * 100_000), io.BytesIO(), limits, 1000, "x.gz", [0])  # 100:1
 
 
 # --------------------------------------------------------------------------- good corpus
@@ -429,7 +429,7 @@ def _wide_csv(path, n_genes: int = 12, n_cells: int = 300, seed: int = 5) -> pd.
 
 
 def test_streamed_text_equals_pandas_and_block_size_does_not_matter(tmp_path, monkeypatch):
-    import sigscore.readers as readers
+    import sigscore.io.text as readers
 
     want = _wide_csv(tmp_path / "w.csv")
     full = read_matrix(tmp_path / "w.csv")
@@ -447,7 +447,7 @@ def test_streamed_text_equals_pandas_and_block_size_does_not_matter(tmp_path, mo
 
 
 def test_large_text_matrix_is_held_in_float32(tmp_path, monkeypatch):
-    import sigscore.readers as readers
+    import sigscore.io.text as readers
 
     want = _wide_csv(tmp_path / "w.csv", n_genes=20, n_cells=400)
     monkeypatch.setattr(readers, "FLOAT32_MIN_VALUES", 1000)
@@ -474,7 +474,7 @@ def test_large_text_matrix_is_held_in_float32(tmp_path, monkeypatch):
     ],
 )
 def test_unusual_lines_leave_streaming_to_the_general_parser(tmp_path, body):
-    import sigscore.readers as readers
+    import sigscore.io.text as readers
 
     path = tmp_path / "t.csv"
     path.write_text(body)

@@ -149,7 +149,7 @@ def test_render_rejects_non_index_frame() -> None:
 @pytest.fixture(scope="module")
 def example_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     from sigscore.example import example_path
-    from sigscore.readers import read_matrix
+    from sigscore.io import read_matrix
 
     src = example_path()
     expr = read_matrix(src, genes_axis="rows")

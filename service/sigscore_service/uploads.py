@@ -338,8 +338,8 @@ def check_confined(up: Upload) -> None:
     """
     import h5py
 
-    from sigscore.confinement import check_hdf5_confined
     from sigscore.errors import InputError
+    from sigscore.io.confinement import check_hdf5_confined
 
     for saved in up.files.values():
         if not h5py.is_hdf5(saved.path):

@@ -189,7 +189,7 @@ class _Scrub:
 def _compute(task: dict[str, Any], result_dir: Path) -> tuple[Any, str]:
     import sigscore.scoring as scoring
     from sigscore.errors import InputError, UsageError
-    from sigscore.readers import read_matrix
+    from sigscore.io import read_matrix
 
     opts = task.get("options", {})
     files = task.get("files", {})

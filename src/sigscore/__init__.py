@@ -34,7 +34,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "METHOD_NAMES": ("methods", "METHOD_NAMES"),
     "resistance_index": ("index", "resistance_index"),
     "Reference": ("reference", "Reference"),
-    "read_matrix": ("readers", "read_matrix"),
+    "read_matrix": ("io.read", "read_matrix"),
     "example_path": ("example", "example_path"),
     "index": ("index", None),
     "tl": ("tl", None),

@@ -383,7 +383,7 @@ def _checked_args(
 
 def read_input(path: Path, *, genes_axis: str = "auto", layer: str | None = None) -> Any:
     """Read one expression file into :class:`~sigscore.matrix.Expression`."""
-    from .readers import read_matrix
+    from .io.read import read_matrix
 
     genes_axis = _check_choice(genes_axis, ("auto", "rows", "columns"), "--genes-axis")
     try:

@@ -257,7 +257,7 @@ def prepare(
 
 def _read_path(data: Any, genes_axis: GenesAxis, layer: str | None) -> Expression:
     """A path or an open binary/text file, read with :func:`sigscore.readers.read_matrix`."""
-    from .readers import read_matrix
+    from .io.read import read_matrix
 
     if isinstance(data, str | os.PathLike):
         return read_matrix(data, genes_axis=genes_axis, layer=layer)
@@ -349,7 +349,7 @@ def to_expression(
     expr = as_expression(data, genes_axis="columns", **kw)
     if not isinstance(data, pd.DataFrame) and not type(data).__module__.startswith("polars"):
         return expr
-    from .readers import orient
+    from .io.orient import orient
 
     return orient(expr)
 

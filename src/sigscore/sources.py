@@ -403,7 +403,7 @@ def _check_confined(array: Any) -> None:
     """
     import h5py
 
-    from .confinement import check_hdf5_confined, check_zarr_confined
+    from .io.confinement import check_hdf5_confined, check_zarr_confined
 
     node = getattr(array, "group", array)  # anndata's sparse datasets wrap a group
     if isinstance(node, h5py.Group | h5py.Dataset):
@@ -531,7 +531,7 @@ def read_zarr_backed(store: str | os.PathLike[str]) -> Any:
     import anndata as ad
     import zarr
 
-    from .confinement import check_zarr_confined
+    from .io.confinement import check_zarr_confined
 
     path = Path(store)
     if not path.exists():

@@ -78,7 +78,7 @@ def _prepare_target(adata: Any, copy: bool, fn: str) -> Any:
     _check_adata(adata, fn)
     if getattr(adata, "isbacked", False) and adata.filename is not None:
         # Backed: the file is read as scoring goes; one reaching outside itself is refused.
-        from .confinement import check_hdf5_confined
+        from .io.confinement import check_hdf5_confined
 
         check_hdf5_confined(adata.filename)
     if not copy:

@@ -18,7 +18,7 @@ from svc_live import Server, wait_job
 
 import sigscore
 from _support import REPO_ROOT
-from sigscore.readers import read_matrix
+from sigscore.io import read_matrix
 from sigscore.scoring import score
 
 BAD = REPO_ROOT / "tests" / "data" / "bad"

@@ -18,7 +18,7 @@ import pytest
 
 import sigscore
 from _support import REPO_ROOT
-from sigscore.readers import read_matrix
+from sigscore.io import read_matrix
 
 psutil = pytest.importorskip("psutil")
 

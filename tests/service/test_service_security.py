@@ -28,7 +28,7 @@ import pytest
 from svc_live import Server, assert_no_server_path, wait_job
 
 import sigscore
-from sigscore.readers import read_matrix
+from sigscore.io import read_matrix
 from test_csv_injection import HOSTILE_MODULES, HOSTILE_SAMPLES, check_csv_text, hostile_matrix
 
 psutil = pytest.importorskip("psutil")
@@ -407,13 +407,13 @@ def _task(tmp_path: Path) -> dict[str, Any]:
 
 
 def test_native_panic_in_a_reader_is_a_picklable_400(tmp_path: Path, monkeypatch) -> None:
-    import sigscore.readers
+    import sigscore.io
     from sigscore_service.worker import run_task
 
     def panic(*_a: Any, **_k: Any) -> None:
         raise PanicException(f"assertion failed at {tmp_path}/x.rs:1: forged row count")
 
-    monkeypatch.setattr(sigscore.readers, "read_matrix", panic)
+    monkeypatch.setattr(sigscore.io, "read_matrix", panic)
     out = run_task(_task(tmp_path))
     pickle.loads(pickle.dumps(out))  # crosses the process boundary
     p = out["problem"]
@@ -423,7 +423,7 @@ def test_native_panic_in_a_reader_is_a_picklable_400(tmp_path: Path, monkeypatch
 
 
 def test_panic_while_scoring_is_a_picklable_500_without_paths(tmp_path: Path, monkeypatch) -> None:
-    import sigscore.readers
+    import sigscore.io
     import sigscore.scoring
     from sigscore_service.worker import run_task
 
@@ -433,7 +433,7 @@ def test_panic_while_scoring_is_a_picklable_500_without_paths(tmp_path: Path, mo
     def panic(*_a: Any, **_k: Any) -> None:
         raise PanicException(f"cannot open {task['upload_dir']}/file.parquet")
 
-    monkeypatch.setattr(sigscore.readers, "read_matrix", lambda *a, **k: frame)
+    monkeypatch.setattr(sigscore.io, "read_matrix", lambda *a, **k: frame)
     monkeypatch.setattr(sigscore.scoring, "score", panic)
     out = run_task(task)
     pickle.loads(pickle.dumps(out))

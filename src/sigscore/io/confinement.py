@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["MAX_DEPTH", "MAX_ITEMS", "check_hdf5_confined", "check_zarr_confined"]
 
