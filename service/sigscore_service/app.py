@@ -35,7 +35,7 @@ from sigscore import __version__
 
 from . import problems
 from .api import web
-from .jobs import Dispatcher, JobStore
+from .jobs import JobStore
 from .metrics import Metrics, route_label
 from .models import (
     Health,
@@ -52,6 +52,7 @@ from .models import (
 from .problems import Problem
 from .server import BODY_TIMED_OUT, EdgeGuard, body_timeout_detail, install_log_filters
 from .settings import Settings
+from .supervisor import Dispatcher
 from .uploads import Upload, new_upload_dir, parse_json, receive_json, receive_multipart
 
 log = logging.getLogger("sigscore_service")
@@ -203,9 +204,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        n = await asyncio.to_thread(store.recover)
-        if n:
-            log.info(f"re-queued or failed {n} job(s) left running by a previous process")
+        # only jobs whose lease lapsed: others may still be running in a live process
+        await asyncio.to_thread(store.reclaim_expired)
         await asyncio.to_thread(_preload)
         dispatcher = Dispatcher(settings, store)
         dispatcher.start()
@@ -700,6 +700,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def delete_job(request: Request, job_id: str) -> Response:
         """Delete a job and its files (a running job's result is discarded)."""
         _get_job(request, job_id)
+        if (d := state.get("dispatcher")) is not None:
+            d.cancel(job_id)  # ours: killed now; another process's: on its next tick
         store.delete(job_id)
         return Response(status_code=204)
 

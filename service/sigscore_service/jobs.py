@@ -1,33 +1,36 @@
-"""Persistent jobs: a SQLAlchemy job store and a dispatcher feeding a worker process pool.
+"""Persistent jobs: a SQLAlchemy job store with leases, and the dispatcher that runs them.
 
 Store: SQLite in ``data_dir/jobs.db`` (WAL journal, so readers never block the writer) or
 PostgreSQL when ``SIGSCORE_DATABASE_URL`` names it. One table, ``sigscore_jobs``; times
-are Unix seconds. A job is claimed with a conditional UPDATE (``state='queued'`` →
-``running``), so two dispatchers can never run the same job.
+are Unix seconds (hosts sharing a store need synchronised clocks, as with any lease).
 
-Lifecycle: queued → running → done | failed (with a reason). On start-up every job left
-``running`` by a previous process (a crash, SIGKILL) is re-queued, or failed with a reason
-once it has been started ``job_max_attempts`` times — never lost, never stuck. A graceful
-shutdown waits ``shutdown_grace_s`` for running jobs and re-queues the rest.
+Leases (in the style of database-backed queues such as Oban or GoodJob): a dispatcher claims
+queued jobs atomically (PostgreSQL ``SELECT ... FOR UPDATE SKIP LOCKED``; SQLite a conditional
+``UPDATE ... WHERE state='queued'``, SQLite serialising writers), records itself as the
+holder with a lease expiry, and renews the lease by heartbeat while the job runs. A job goes
+back to the queue only when its lease has expired (its holder died or lost the store) or its
+holder hands it back on shutdown, never because some process started: any number of API and
+worker processes can share one store.
 
-Results live in ``data_dir/results/<id>/``; ``result_ttl_s`` after finishing, a job and its
-files are deleted. One service process per data directory/database (the recovery step
-assumes no other live dispatcher owns ``running`` rows).
+Attempts: counted when a job is claimed; given back when the run ended through no fault of
+the job (a graceful hand-back, an expired lease: its worker died). A job whose own process
+dies (crash, out-of-memory kill) keeps the attempt and is failed with a reason once it has
+used ``job_max_attempts``.
+
+Lifecycle: queued → running → done | failed (with a reason). Each job runs in its own child
+process (:mod:`sigscore_service.runner`). Results live in ``data_dir/results/<id>/``;
+``result_ttl_s`` after finishing, a job and its files are deleted.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
-import multiprocessing
 import shutil
 import sqlite3
 import time
 import uuid
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +38,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from .settings import Settings
-from .worker import run_task, warm_up
 
 log = logging.getLogger("sigscore_service.jobs")
 STATES = ("queued", "running", "done", "failed")
@@ -58,6 +60,9 @@ jobs_table = sa.Table(
     sa.Column("summary", sa.Text),
     # key id of the API key that created the job (a hash, never the key); NULL without keys
     sa.Column("owner", sa.String(32)),
+    # who runs the job ("host:pid:nonce") and until when its lease holds (Unix seconds)
+    sa.Column("lease_owner", sa.String(120)),
+    sa.Column("lease_expires_at", sa.Float),
 )
 
 
@@ -172,78 +177,136 @@ class JobStore:
         c = self.counts()
         return c["queued"] + c["running"]
 
-    def claim(self, n: int) -> list[dict[str, Any]]:
-        """Atomically move up to ``n`` oldest queued jobs to running."""
-        out: list[dict[str, Any]] = []
+    def claim(self, n: int, holder: str, lease_s: float) -> list[dict[str, Any]]:
+        """Atomically move up to ``n`` oldest queued jobs to running, leased to ``holder``."""
         if n <= 0:
-            return out
-        q = (sa.select(jobs_table.c.id).where(jobs_table.c.state == "queued")
-             .order_by(jobs_table.c.created_at).limit(n))  # fmt: skip
+            return []
+        q = (
+            sa.select(jobs_table.c.id)
+            .where(jobs_table.c.state == "queued")
+            .order_by(jobs_table.c.created_at)
+            .limit(n)
+            .with_for_update(skip_locked=True)
+        )  # fmt: skip  (ignored by SQLite)
+        out: list[str] = []
         with self.engine.begin() as c:
-            ids = [r[0] for r in c.execute(q)]
-            for job_id in ids:
+            now = time.time()
+            for job_id in [r[0] for r in c.execute(q)]:
                 upd = (
                     jobs_table.update()
                     .where(jobs_table.c.id == job_id, jobs_table.c.state == "queued")
-                    .values(state="running", started_at=time.time(),
+                    .values(state="running", started_at=now, lease_owner=holder,
+                            lease_expires_at=now + lease_s,
                             attempts=jobs_table.c.attempts + 1)
                 )  # fmt: skip
                 if c.execute(upd).rowcount == 1:
                     out.append(job_id)
         return [j for j in (self.get(i) for i in out) if j]
 
-    def finish(self, job_id: str, ok: bool, payload: dict[str, Any]) -> None:
+    def _held(self, job_id: str, holder: str | None) -> Any:
+        cond = sa.and_(jobs_table.c.id == job_id, jobs_table.c.state == "running")
+        return cond if holder is None else sa.and_(cond, jobs_table.c.lease_owner == holder)
+
+    def renew(self, holder: str, ids: list[str], lease_s: float) -> set[str]:
+        """Extend the leases ``holder`` has on ``ids``; returns those it still holds (a job
+        deleted, or taken over after the lease lapsed, is missing)."""
+        if not ids:
+            return set()
+        mine = sa.and_(jobs_table.c.id.in_(ids), jobs_table.c.state == "running",
+                       jobs_table.c.lease_owner == holder)  # fmt: skip
+        with self.engine.begin() as c:
+            c.execute(jobs_table.update().where(mine)
+                      .values(lease_expires_at=time.time() + lease_s))  # fmt: skip
+            return {r[0] for r in c.execute(sa.select(jobs_table.c.id).where(mine))}
+
+    def existing(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` still exist (a deleted job's run is cancelled)."""
+        if not ids:
+            return set()
+        with self.engine.connect() as c:
+            q = sa.select(jobs_table.c.id).where(jobs_table.c.id.in_(ids))
+            return {r[0] for r in c.execute(q)}
+
+    def finish(
+        self, job_id: str, ok: bool, payload: dict[str, Any], holder: str | None = None
+    ) -> bool:
+        """Record the outcome (only while ``holder`` still holds the lease); True if recorded."""
         now = time.time()
         values: dict[str, Any] = {
             "state": "done" if ok else "failed",
             "finished_at": now,
             "expires_at": now + self.s.result_ttl_s,
+            "lease_owner": None,
+            "lease_expires_at": None,
         }
         values["summary" if ok else "error"] = json.dumps(payload)
         with self.engine.begin() as c:
-            c.execute(jobs_table.update()
-                      .where(jobs_table.c.id == job_id, jobs_table.c.state == "running")
-                      .values(**values))  # fmt: skip
+            upd = jobs_table.update().where(self._held(job_id, holder)).values(**values)
+            return bool(c.execute(upd).rowcount)
 
-    def requeue(self, job_id: str, *, count_attempt: bool = True) -> None:
-        """Back to queued (a crashed worker, a shutdown); fails it after too many attempts."""
+    def requeue(
+        self, job_id: str, *, count_attempt: bool = True, holder: str | None = None
+    ) -> None:
+        """Back to queued, lease released (a hand-back, a crashed child); fails it once it has
+        used ``job_max_attempts``. ``count_attempt=False`` gives the attempt back."""
         job = self.get(job_id)
         if job is None or job["state"] != "running":
             return
+        if holder is not None and job["lease_owner"] != holder:
+            return
         attempts = int(job["attempts"]) - (0 if count_attempt else 1)
         with self.engine.begin() as c:
-            if attempts >= self.s.job_max_attempts:
+            if count_attempt and attempts >= self.s.job_max_attempts:
                 self._fail_running(c, job_id, attempts)
             else:
-                c.execute(jobs_table.update()
-                          .where(jobs_table.c.id == job_id, jobs_table.c.state == "running")
-                          .values(state="queued", attempts=attempts))  # fmt: skip
+                c.execute(jobs_table.update().where(self._held(job_id, holder))
+                          .values(state="queued", attempts=max(0, attempts), lease_owner=None,
+                                  lease_expires_at=None))  # fmt: skip
 
     def _fail_running(self, c: Any, job_id: str, attempts: int) -> None:
         now = time.time()
         err = {
             "status": 500, "kind": "interrupted", "extra": {"attempts": attempts},
-            "detail": f"the job was interrupted {attempts} time(s) (server restart or worker "
-            "crash) and was not retried again; resubmit it, and if it fails again score the "
-            "matrix in parts",
+            "detail": f"the job's process ended without an answer {attempts} time(s) (out "
+            "of memory, or a crash) and was not retried again; resubmit it, and if it fails "
+            "again score the matrix in parts",
         }  # fmt: skip
         c.execute(jobs_table.update()
                   .where(jobs_table.c.id == job_id, jobs_table.c.state == "running")
                   .values(state="failed", finished_at=now, error=json.dumps(err),
-                          expires_at=now + self.s.result_ttl_s))  # fmt: skip
+                          expires_at=now + self.s.result_ttl_s, lease_owner=None,
+                          lease_expires_at=None))  # fmt: skip
 
-    def recover(self) -> int:
-        """Start-up: re-queue (or fail) every job a previous process left running."""
+    def reclaim_expired(self) -> int:
+        """Re-queue running jobs whose lease has lapsed (their holder died or lost the store),
+        giving the attempt back: the job did not fail. A row from a version without leases
+        (no expiry) counts as lapsed."""
+        now = time.time()
+        lapsed = sa.and_(
+            jobs_table.c.state == "running",
+            sa.or_(jobs_table.c.lease_expires_at.is_(None), jobs_table.c.lease_expires_at < now),
+        )
+        with self.engine.begin() as c:
+            n = c.execute(
+                jobs_table.update().where(lapsed).values(
+                    state="queued", lease_owner=None, lease_expires_at=None,
+                    attempts=sa.case((jobs_table.c.attempts > 0, jobs_table.c.attempts - 1),
+                                     else_=0))
+            ).rowcount  # fmt: skip
+        if n:
+            log.info(f"re-queued {n} job(s) whose lease had expired")
+        return int(n or 0)
+
+    def referenced_uploads(self) -> set[str]:
+        """Upload folders of jobs that have not finished (the sweeper keeps them)."""
+        q = sa.select(jobs_table.c.task).where(jobs_table.c.state.in_(("queued", "running")))
+        out: set[str] = set()
         with self.engine.connect() as c:
-            ids = [
-                r[0]
-                for r in c.execute(
-                    sa.select(jobs_table.c.id).where(jobs_table.c.state == "running")
-                )
-            ]
-        for job_id in ids:
-            self.requeue(job_id)
-        return len(ids)
+            for (task,) in c.execute(q):
+                with contextlib.suppress(ValueError, TypeError, AttributeError):
+                    if up := json.loads(task).get("upload_dir"):
+                        out.add(str(up))
+        return out
 
     def delete(self, job_id: str) -> bool:
         job = self.get(job_id)
@@ -279,159 +342,3 @@ def remove_upload(job: dict[str, Any]) -> None:
         up = json.loads(job["task"]).get("upload_dir")
         if up:
             shutil.rmtree(up, ignore_errors=True)
-
-
-def new_pool(workers: int) -> ProcessPoolExecutor:
-    # spawn: a clean interpreter per worker (no forked locks, threads or event loop).
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-
-
-class Dispatcher:
-    """Feeds queued jobs to the pool and records outcomes (one asyncio task)."""
-
-    def __init__(self, settings: Settings, store: JobStore) -> None:
-        self.s = settings
-        self.store = store
-        self.pool = new_pool(settings.workers)
-        self.running: dict[str, tuple[Future, float]] = {}
-        self.task: asyncio.Task | None = None
-        self.stopping = False
-        self.last_sweep = 0.0
-        self.warm_ups: list[Future] = []
-
-    @property
-    def healthy(self) -> bool:
-        return self.task is not None and not self.task.done() and not self.stopping
-
-    def submit_sync(self, task: dict[str, Any]) -> Future:
-        try:
-            return self.pool.submit(run_task, task)
-        except BrokenProcessPool:
-            self._restart_pool()
-            return self.pool.submit(run_task, task)
-
-    def _restart_pool(self) -> None:
-        old = self.pool
-        self.pool = new_pool(self.s.workers)
-        old.shutdown(wait=False, cancel_futures=True)
-
-    def start(self) -> None:
-        with contextlib.suppress(Exception):
-            for _ in range(self.s.workers):
-                self.warm_ups.append(self.pool.submit(warm_up))
-        self.task = asyncio.create_task(self._loop(), name="sigscore-dispatcher")
-
-    async def _loop(self) -> None:
-        while not self.stopping:
-            try:
-                await self._tick()
-            except Exception:
-                log.exception("dispatcher tick failed; retrying")
-            await asyncio.sleep(self.s.poll_interval_s)
-
-    async def _tick(self) -> None:
-        for job_id, (fut, _t0) in list(self.running.items()):
-            if fut.done():
-                del self.running[job_id]
-                await asyncio.to_thread(self._record, job_id, fut)
-        now = time.monotonic()
-        hard = self.s.job_timeout_s + 30.0
-        overdue = [j for j, (_f, t0) in self.running.items() if now - t0 > hard]
-        if overdue:
-            # A worker stuck in native code ignores its alarm: fail the overdue job(s) with
-            # the reason, then kill the pool's processes (other running jobs are re-queued).
-            log.warning("a job exceeded its hard time limit; restarting the worker pool")
-            for job_id in overdue:
-                del self.running[job_id]
-                await asyncio.to_thread(self.store.finish, job_id, False, {
-                    "status": 422, "kind": "time-limit", "extra": {},
-                    "detail": f"the job ran longer than the server's limit of "
-                    f"{self.s.job_timeout_s:.0f} s; score the matrix in parts or with the "
-                    "sigscore library/CLI"})  # fmt: skip
-            self._kill_pool()
-        free = self.s.workers - len(self.running)
-        # Claim once the workers are warm: a job marked running then runs at once (behind a
-        # warm-up, a shutdown's grace could end before it even started).
-        warm = all(f.done() for f in self.warm_ups)
-        if free > 0 and warm and not self.stopping:
-            for job in await asyncio.to_thread(self.store.claim, free):
-                task = json.loads(job["task"])
-                task["timeout_s"] = self.s.job_timeout_s
-                try:
-                    fut = self.pool.submit(run_task, task)
-                except BrokenProcessPool:
-                    self._restart_pool()
-                    fut = self.pool.submit(run_task, task)
-                self.running[job["id"]] = (fut, time.monotonic())
-        if time.time() - self.last_sweep > self.s.sweep_interval_s:
-            self.last_sweep = time.time()
-            await asyncio.to_thread(self.store.expire)
-
-    def _kill_pool(self) -> None:
-        procs = getattr(self.pool, "_processes", None) or {}
-        for p in list(procs.values()):
-            with contextlib.suppress(Exception):
-                p.kill()
-        self._restart_pool()
-
-    def _record(self, job_id: str, fut: Future) -> None:
-        try:
-            res = fut.result()
-        except BrokenProcessPool:
-            log.warning("worker process died; re-queueing job", extra={"job_id": job_id})
-            self.store.requeue(job_id)
-            self._restart_pool_if_broken()
-            return
-        except Exception as exc:
-            res = {
-                "ok": False,
-                "problem": {
-                    "status": 500,
-                    "kind": "internal",
-                    "extra": {},
-                    "detail": f"worker failed ({type(exc).__name__})",
-                },
-            }
-        if res.get("ok"):
-            self.store.finish(job_id, True, {k: v for k, v in res.items() if k != "ok"})
-        else:
-            self.store.finish(job_id, False, res.get("problem") or {"detail": "unknown error"})
-        job = self.store.get(job_id)
-        if job is None:  # deleted while running
-            shutil.rmtree(self.store.result_dir(job_id), ignore_errors=True)
-        elif job["state"] in ("done", "failed"):
-            remove_upload(job)  # the upload is no longer needed once the job has finished
-
-    def _restart_pool_if_broken(self) -> None:
-        if getattr(self.pool, "_broken", False):
-            self._restart_pool()
-
-    async def stop(self) -> None:
-        """Graceful shutdown: stop claiming, wait for running jobs, re-queue the rest."""
-        self.stopping = True
-        if self.task is not None:
-            # Let the current tick end (the loop checks `stopping`): cancelling it inside
-            # `claim` would leave the rows it claimed `running` but unknown to `self.running`.
-            # Cancel only a tick that hangs (a stuck database).
-            await asyncio.wait({self.task}, timeout=self.s.poll_interval_s + 30.0)
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
-        deadline = time.monotonic() + self.s.shutdown_grace_s
-        while self.running and time.monotonic() < deadline:
-            for job_id, (fut, _t0) in list(self.running.items()):
-                if fut.done():
-                    del self.running[job_id]
-                    await asyncio.to_thread(self._record, job_id, fut)
-            await asyncio.sleep(0.1)
-        for job_id in list(self.running):
-            await asyncio.to_thread(self.store.requeue, job_id, count_attempt=False)
-        self.running.clear()
-        self._kill_pool_final()
-
-    def _kill_pool_final(self) -> None:
-        procs = getattr(self.pool, "_processes", None) or {}
-        for p in list(procs.values()):
-            with contextlib.suppress(Exception):
-                p.kill()
-        self.pool.shutdown(wait=False, cancel_futures=True)

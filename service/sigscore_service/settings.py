@@ -67,7 +67,20 @@ class Settings(BaseSettings):
     sync_timeout_s: float = Field(
         default=300.0, gt=0, description="Time limit of a synchronous request."
     )
-    workers: int = Field(default=max(1, min(4, (os.cpu_count() or 1))), ge=1)
+    workers: int = Field(
+        default=max(1, min(4, (os.cpu_count() or 1))),
+        ge=0,
+        description="Jobs this process runs at once, each in its own process (0: API only).",
+    )
+    lease_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A running job's lease: re-queued when its worker has not renewed it "
+        "for this long (the worker died).",
+    )
+    heartbeat_s: float = Field(
+        default=10.0, gt=0, description="How often a worker renews its leases (< lease_s / 3)."
+    )
     max_queued_jobs: int = Field(
         default=100,
         ge=1,

@@ -155,11 +155,11 @@ def busy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @contextlib.contextmanager
 def frozen_pool(srv: Server) -> Iterator[list[Any]]:
-    """SIGSTOP the server's pool worker(s) (children this test's server spawned), so a job or
-    synchronous request handed to the pool stays in progress until SIGCONT."""
+    """SIGSTOP the server's fork server (and any task process it forked), so a job or
+    synchronous request handed to it stays in progress until SIGCONT."""
     procs = [p for p in psutil.Process(srv.pid).children(recursive=True)
-             if "spawn_main" in " ".join(p.cmdline())]  # fmt: skip
-    assert procs, "no pool worker found"
+             if "multiprocessing.forkserver" in " ".join(p.cmdline())]  # fmt: skip
+    assert procs, "no fork server found"
     for p in procs:
         p.suspend()
     try:
