@@ -1,7 +1,7 @@
 """The ``sigscore`` command line.
 
 Commands: ``score``, ``index``, ``signatures list|show|export``, ``reference build``,
-``report``, ``demo``, ``serve``. Exit codes: 0 ok, 1 unexpected internal error, 2 usage
+``report``, ``demo``, ``serve``, ``worker``. Exit codes: 0 ok, 1 unexpected internal error, 2 usage
 (bad option or combination), 3 bad input (unreadable or malformed file), 4 coverage too low
 (no signature could be scored), 130 interrupted. Errors go to stderr as
 ``sigscore: error: <one or two sentences>``; a Python traceback is shown only for
@@ -993,9 +993,29 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=0,
+            help="Jobs run at once in this process (0: API only, "
+            "jobs run by `sigscore worker`); default SIGSCORE_WORKERS.",
+        ),
+    ] = None,
 ) -> None:
     """Start the HTTP service (needs the [service] extra); limits come from SIGSCORE_
     settings (header size and count, head/body read timeouts, keep-alive, connections)."""
+    _need_service()
+    from sigscore_service.server import serve as run_server
+
+    if workers is not None:  # the app factory reads its settings from the environment
+        os.environ["SIGSCORE_WORKERS"] = str(workers)
+
+    # uvicorn (h11) with the header, timeout and connection limits of the SIGSCORE_ settings
+    run_server(host, port, log_level)
+
+
+def _need_service() -> None:
     import importlib.util
 
     missing = [
@@ -1006,10 +1026,25 @@ def serve(
             f"the HTTP service is not installed (missing: {', '.join(missing)}). "
             f"Install it with: {install_hint('service')}"
         )
-    from sigscore_service.server import serve as run_server
 
-    # uvicorn (h11) with the header, timeout and connection limits of the SIGSCORE_ settings
-    run_server(host, port, log_level)
+
+@app.command()
+@handle_errors
+def worker(
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Jobs run at once; default SIGSCORE_WORKERS."),
+    ] = None,
+) -> None:
+    """Run jobs only (no HTTP): claims jobs from the store that SIGSCORE_DATABASE_URL or
+    SIGSCORE_DATA_DIR names, like the API processes sharing it. Stops on SIGTERM/Ctrl-C,
+    handing unfinished jobs back."""
+    _need_service()
+    from sigscore_service.settings import Settings
+    from sigscore_service.supervisor import run_workers
+
+    s = Settings()
+    run_workers(s if workers is None else s.model_copy(update={"workers": workers}))
 
 
 def run() -> None:
