@@ -708,7 +708,7 @@ def index(
     sigset = _load_sigset(tier, signatures)
     if definition is None and signatures is None:
         from . import index_definition
-        from . import signatures as sig_module
+        from .signatures import model as sig_module
         from ._cache import cached
 
         files = [*_shipped_yaml(), Path(index_definition.__file__), Path(sig_module.__file__)]
@@ -746,7 +746,7 @@ def _load_sigset(tier: str, signatures: Path | None = None) -> Any:
         return read_signatures(str(signatures), tier=tier)
     # Parsing the shipped YAML with line tracking costs more than scoring a small file:
     # keep the parsed set in the disk cache, keyed by the files' content.
-    from . import signatures as module
+    from .signatures import model as module
     from ._cache import cached
 
     # the module's own source too: a changed class must never load an old pickle

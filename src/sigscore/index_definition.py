@@ -19,17 +19,9 @@ import yaml
 
 from .coverage import CoveragePolicy
 from .errors import SignatureError, UsageError
-from .signatures import (
-    INDEX_SCHEMA,
-    TIERS,
-    SignatureSet,
-    _fail,
-    _line,
-    _load_yaml_documents,
-    _Where,
-    load_signatures,
-    shipped_signatures_dir,
-)
+from .signatures.load import load_signatures, shipped_signatures_dir
+from .signatures.model import INDEX_SCHEMA, TIERS, SignatureSet
+from .signatures.yamlio import Where, line_of, load_yaml_documents, located_error
 
 INDEX_FILE = "resistance_index.yaml"
 _KEYS = {
@@ -59,10 +51,10 @@ class IndexModule:
 
     def __post_init__(self) -> None:
         if isinstance(self.sign, bool) or self.sign not in (1, -1):
-            raise _fail(f"sign of module {self.module!r} must be 1 or -1, got {self.sign!r}")
+            raise located_error(f"sign of module {self.module!r} must be 1 or -1, got {self.sign!r}")
         w = self.weight
         if isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w) or w < 0:
-            raise _fail(f"weight of module {self.module!r} must be a finite number >= 0, got {w!r}")
+            raise located_error(f"weight of module {self.module!r} must be a finite number >= 0, got {w!r}")
         object.__setattr__(self, "weight", float(w))
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,16 +78,16 @@ class IndexDefinition:
 
     def __post_init__(self) -> None:
         if self.tier not in TIERS:
-            raise _fail(f"unknown tier {self.tier!r}; valid: {', '.join(TIERS)}")
+            raise located_error(f"unknown tier {self.tier!r}; valid: {', '.join(TIERS)}")
         if not self.modules:
-            raise _fail("the index lists no modules")
+            raise located_error("the index lists no modules")
         seen: set[str] = set()
         for m in self.modules:
             if m.module in seen:
-                raise _fail(f"module {m.module!r} is listed twice in the index")
+                raise located_error(f"module {m.module!r} is listed twice in the index")
             seen.add(m.module)
         if not any(m.weight > 0 for m in self.modules):
-            raise _fail("every module has weight 0; give at least one a weight > 0")
+            raise located_error("every module has weight 0; give at least one a weight > 0")
 
     @property
     def module_names(self) -> list[str]:
@@ -148,71 +140,71 @@ class IndexDefinition:
         return text
 
 
-def _parse(doc: Any, where: _Where) -> IndexDefinition:
+def _parse(doc: Any, where: Where) -> IndexDefinition:
     if not isinstance(doc, Mapping):
-        raise _fail("an index definition must be a mapping", where.at(_line(doc)))
-    where = where.at(_line(doc))
+        raise located_error("an index definition must be a mapping", where.at(line_of(doc)))
+    where = where.at(line_of(doc))
     for key in doc:
         if key not in _KEYS:
-            raise _fail(
+            raise located_error(
                 f"unknown field {key!r} in index definition; valid: {', '.join(sorted(_KEYS))}",
-                where.at(_line(doc, key)),
+                where.at(line_of(doc, key)),
             )
     schema = doc.get("schema", INDEX_SCHEMA)
     if schema != INDEX_SCHEMA:
-        raise _fail(f"schema {schema!r} is not {INDEX_SCHEMA!r}", where.at(_line(doc, "schema")))
+        raise located_error(f"schema {schema!r} is not {INDEX_SCHEMA!r}", where.at(line_of(doc, "schema")))
     for key in ("name", "version", "method", "modules"):
         if doc.get(key) in (None, ""):
-            raise _fail(f"index definition is missing required field {key!r}", where)
+            raise located_error(f"index definition is missing required field {key!r}", where)
     from .methods import METHOD_NAMES  # the registry's names; modules load lazily
 
     method = str(doc["method"]).strip().lower().replace("-", "_")
     if method not in METHOD_NAMES:
-        raise _fail(
+        raise located_error(
             f"unknown method {doc['method']!r}; valid: {', '.join(METHOD_NAMES)}",
-            where.at(_line(doc, "method")),
+            where.at(line_of(doc, "method")),
         )
     params = doc.get("method_params") or {}
     if not isinstance(params, Mapping):
-        raise _fail("method_params must be a mapping", where.at(_line(doc, "method_params")))
+        raise located_error("method_params must be a mapping", where.at(line_of(doc, "method_params")))
     raw_modules = doc["modules"]
     if not isinstance(raw_modules, list):
-        raise _fail(
-            "modules must be a list of {module, sign, weight}", where.at(_line(doc, "modules"))
+        raise located_error(
+            "modules must be a list of {module, sign, weight}", where.at(line_of(doc, "modules"))
         )
     modules: list[IndexModule] = []
     first: dict[str, int | None] = {}
     for i, raw in enumerate(raw_modules):
-        here = where.at(_line(raw) or _line(raw_modules, i))
+        here = where.at(line_of(raw) or line_of(raw_modules, i))
         if isinstance(raw, str):
             raw = {"module": raw}
         if not isinstance(raw, Mapping) or "module" not in raw:
-            raise _fail("each index module needs a 'module' field", here)
+            raise located_error("each index module needs a 'module' field", here)
         for key in raw:
             if key not in _MODULE_KEYS:
-                raise _fail(
+                raise located_error(
                     f"unknown field {key!r} in index module; valid: {', '.join(sorted(_MODULE_KEYS))}",
                     here,
                 )
         name = str(raw["module"])
         if name in first:
             lines = f" (lines {first[name]} and {here.line})" if first[name] and here.line else ""
-            raise _fail(f"module {name!r} is listed twice in the index{lines}", here)
+            raise located_error(f"module {name!r} is listed twice in the index{lines}", here)
         first[name] = here.line
         try:
             modules.append(
                 IndexModule(module=name, sign=raw.get("sign", 1), weight=raw.get("weight", 1.0))
             )
         except SignatureError as exc:
-            raise _fail(exc.message, here) from None
+            raise located_error(exc.message, here) from None
     policy_raw = doc.get("coverage_policy") or {}
     if not isinstance(policy_raw, Mapping):
-        raise _fail("coverage_policy must be a mapping", where.at(_line(doc, "coverage_policy")))
+        raise located_error("coverage_policy must be a mapping", where.at(line_of(doc, "coverage_policy")))
     for key in policy_raw:
         if key not in _POLICY_KEYS:
-            raise _fail(
+            raise located_error(
                 f"unknown field {key!r} in coverage_policy; valid: {', '.join(sorted(_POLICY_KEYS))}",
-                where.at(_line(policy_raw, key)),
+                where.at(line_of(policy_raw, key)),
             )
     try:
         policy = CoveragePolicy(**dict(policy_raw))
@@ -229,7 +221,7 @@ def _parse(doc: Any, where: _Where) -> IndexDefinition:
             source=where.file,
         )
     except (SignatureError, UsageError) as exc:
-        raise _fail(exc.message, where) from None
+        raise located_error(exc.message, where) from None
 
 
 def load_index_definition(
@@ -247,12 +239,12 @@ def load_index_definition(
         path = shipped_signatures_dir() / INDEX_FILE if source is None else Path(source)
         if not path.is_file():
             raise SignatureError(f"index definition file not found: {path}")
-        docs = [d for d in _load_yaml_documents(path.read_text(encoding="utf-8"), str(path)) if d]
+        docs = [d for d in load_yaml_documents(path.read_text(encoding="utf-8"), str(path)) if d]
         if len(docs) != 1:
             raise SignatureError(f"{path}: expected one YAML document, found {len(docs)}")
-        definition = _parse(docs[0], _Where(str(path)))
+        definition = _parse(docs[0], Where(str(path)))
     elif isinstance(source, Mapping):
-        definition = _parse(source, _Where())
+        definition = _parse(source, Where())
     else:
         raise SignatureError(
             f"cannot read an index definition from {type(source).__name__}; "
