@@ -252,6 +252,23 @@ def test_backed_h5ad_refused_by_tl_and_score(corpus) -> None:
         adata.file.close()
 
 
+@pytest.mark.parametrize("name", ["external_storage__var._index", "virtual__obs._index"])
+def test_backed_h5ad_names_refused_by_score(corpus, name: str) -> None:
+    """Backed obs/var names come from the file too: sigscore.score checks the whole file."""
+    import anndata as ad
+
+    import sigscore
+
+    folder = corpus[0]
+    adata = ad.read_h5ad(folder / f"{name}.h5ad", backed="r")
+    try:
+        with pytest.raises(InputError, match=r"'(var|obs)/_index'") as err:
+            sigscore.score(adata)
+        assert SECRET not in str(err.value)
+    finally:
+        adata.file.close()
+
+
 # --------------------------------------------------------------------------- Parquet
 
 

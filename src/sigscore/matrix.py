@@ -134,6 +134,11 @@ def _from_anndata(adata: Any, layer: str | None, use_raw: bool) -> Expression:
         X, var_names, source = adata.X, adata.var_names, "AnnData.X"
     if X is None:
         raise InputError(f"{source} is empty (None)")
+    if getattr(adata, "isbacked", False) and adata.filename is not None:
+        # obs/var names of a backed file come from the file too, not only X: check it whole
+        from .io.confinement import check_hdf5_confined
+
+        check_hdf5_confined(adata.filename)
     from .sources import as_source, is_lazy
 
     if is_lazy(X):
