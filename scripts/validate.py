@@ -85,7 +85,7 @@ def load_subsets(shared: Path) -> pd.DataFrame | None:
 
 
 def coverage_section(datasets: dict[str, pd.DataFrame]) -> str:
-    from sigscore.index_definition import load_index_definition
+    from sigscore.index.definition import load_index_definition
     from sigscore.scoring import prepare
 
     tier = load_index_definition().tier
@@ -100,7 +100,7 @@ def coverage_section(datasets: dict[str, pd.DataFrame]) -> str:
 
 def subsets_coverage(data: pd.DataFrame) -> str:
     from sigscore.errors import CoverageError
-    from sigscore.index_definition import load_index_definition
+    from sigscore.index.definition import load_index_definition
     from sigscore.scoring import prepare
 
     tier = load_index_definition().tier
@@ -128,7 +128,7 @@ def subsets_coverage(data: pd.DataFrame) -> str:
 
 def pairs_section(data: pd.DataFrame) -> tuple[str, pd.DataFrame]:
     from sigscore.index import resistance_index
-    from sigscore.index_definition import load_index_definition
+    from sigscore.index.definition import load_index_definition
 
     modules = load_index_definition().module_names
     res = quiet(resistance_index, data)
@@ -212,7 +212,7 @@ def hallmark_section(data: pd.DataFrame, gmt: Path, res: pd.DataFrame) -> str:
 
 def lomo_section(res: pd.DataFrame) -> str:
     from sigscore.index import index_from_scores
-    from sigscore.index_definition import load_index_definition
+    from sigscore.index.definition import load_index_definition
 
     definition = load_index_definition()
     modules = definition.module_names
@@ -248,7 +248,7 @@ def synthetic_section(seed: int = 11, n_boot: int = 1000) -> str:
     from sklearn.metrics import roc_auc_score
 
     from sigscore.index import fit, resistance_index
-    from sigscore.index_definition import load_index_definition
+    from sigscore.index.definition import load_index_definition
     from sigscore.signatures import load_signatures
     from sigscore.synthetic import bulk_cohort, disjoint_modules
 
@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-boot", type=int, default=1000)
     args = ap.parse_args(argv)
     import sigscore
-    from sigscore.index_definition import load_index_definition
+    from sigscore.index.definition import load_index_definition
 
     t0 = time.time()
     definition = load_index_definition()

@@ -13,7 +13,7 @@ from scipy.stats import spearmanr
 
 from sigscore.errors import InputError
 from sigscore.index import fit, resistance_index
-from sigscore.index_definition import load_index_definition
+from sigscore.index.definition import load_index_definition
 from sigscore.synthetic import bulk_cohort
 
 # Planted weights: distinct magnitudes and one negative, so ranking them is a real test.

@@ -19,7 +19,7 @@ from sigscore.index import (
     index_from_scores,
     resistance_index,
 )
-from sigscore.index_definition import load_index_definition
+from sigscore.index.definition import load_index_definition
 
 # the index's modules, in the definition's order (what index_from_scores reads)
 MODULES = load_index_definition().module_names

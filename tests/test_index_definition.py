@@ -11,7 +11,7 @@ import yaml
 
 from _support import INDEX_MODULES
 from sigscore.errors import SignatureError
-from sigscore.index_definition import (
+from sigscore.index.definition import (
     CoveragePolicy,
     IndexDefinition,
     IndexModule,

@@ -14,7 +14,7 @@ from scipy.stats import percentileofscore
 from _support import shared_path
 from sigscore.errors import CoverageError, InputError
 from sigscore.index import resistance_index
-from sigscore.reference import Distribution, Reference
+from sigscore.index.reference import Distribution, Reference
 
 
 def quiet(fn, *args, **kwargs):

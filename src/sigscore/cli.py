@@ -702,12 +702,12 @@ def index(
     id_type = check_id_type(id_type)
     # read the signature set, definition and reference once, not once per input
     from .index import get_definition
-    from .reference import Reference
+    from .index.reference import Reference
 
     # the shipped set of the tier scored (what the library would load), from the disk cache
     sigset = _load_sigset(tier, signatures)
     if definition is None and signatures is None:
-        from . import index_definition
+        from .index import definition as index_definition
         from .signatures import model as sig_module
         from ._cache import cached
 
@@ -867,7 +867,7 @@ def reference_build(
     """
     import pandas as pd
 
-    from .reference import Reference
+    from .index.reference import Reference
 
     paths = _check_inputs(cohort)
     method = _check_method(method)

@@ -28,6 +28,9 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .index.compute import scores_and_index
+from .index.definition import INDEX_FORMULA
+from .index.reference import as_reference
 
 DISCLAIMER = "Research use only; not a diagnostic."
 #: Above this many samples the per-sample figures show the highest and lowest halves.
@@ -51,10 +54,13 @@ def compute(
     Follows :func:`sigscore.resistance_index` exactly (same definition, method, parameters
     and reference checks) but keeps the full score table for the heatmap.
     """
-    from .index import _scores_and_index
-
-    return _scores_and_index(
-        data, signatures, method=method, reference=reference, definition=definition, **score_kwargs
+    return scores_and_index(
+        data,
+        signatures,
+        method=method,
+        reference=as_reference(reference),
+        definition=definition,
+        **score_kwargs,
     )
 
 
@@ -359,17 +365,8 @@ def render_report(
         manifest_items=_manifest_items(manifest),
         checksums=checksums,
         environment=environment(),
-        formula=_formula(),
+        formula=INDEX_FORMULA,
     )
-
-
-def _formula() -> str:
-    try:
-        from .index import INDEX_FORMULA
-
-        return INDEX_FORMULA
-    except ImportError:  # pragma: no cover - index.py ships with the package
-        return ""
 
 
 def report_html(
@@ -390,8 +387,6 @@ def report_html(
     ``input_paths`` are hashed (SHA-256) into the manifest section; without them an
     in-memory DataFrame is hashed from its values and names.
     """
-    from .reference import as_reference
-
     ref = as_reference(reference)
     if index_result is None:
         scores, index_result = compute(

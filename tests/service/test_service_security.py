@@ -311,7 +311,7 @@ def test_deeply_nested_json_is_400_with_one_log_line(keyed: Server) -> None:
 
 # --------------------------------------------------------------------------- server paths
 def _shipped_definition() -> bytes:
-    from sigscore.index_definition import INDEX_FILE
+    from sigscore.index.definition import INDEX_FILE
     from sigscore.signatures import shipped_signatures_dir
 
     return (shipped_signatures_dir() / INDEX_FILE).read_bytes()
@@ -344,7 +344,7 @@ def test_bad_uploads_name_the_client_file_not_the_server_path(keyed: Server) -> 
 
 
 def test_manifests_name_uploads_and_shipped_sets(keyed: Server, tmp_path: Path) -> None:
-    from sigscore.reference import Reference
+    from sigscore.index.reference import Reference
 
     ref = Reference.build(read_matrix(EXAMPLE), progress=False).save(tmp_path / "ref.json")
     sigs = json.dumps(HOSTILE_MODULES).encode()

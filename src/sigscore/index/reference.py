@@ -30,12 +30,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .errors import InputError, UsageError
+from .. import __version__
+from ..errors import InputError, UsageError
+from .compute import is_index_frame, scores_and_index
+from .definition import RESEARCH_ONLY
 
 SCHEMA = "sigscore.reference/1"
 N_QUANTILES = 1001
-RESEARCH_ONLY = "Research use only; not a diagnostic."
 
 
 @dataclass
@@ -145,8 +146,6 @@ class Reference:
         (scored with ``definition`` and ``method``), or a DataFrame returned by
         :func:`sigscore.resistance_index` (its columns ``index`` and ``score_<module>``).
         """
-        from .index import is_index_frame, resistance_index
-
         if is_index_frame(data_or_scores):
             result = data_or_scores
             if definition is not None or method is not None or score_kwargs:
@@ -155,7 +154,7 @@ class Reference:
                     "apply only when building from expression data"
                 )
         else:
-            result = resistance_index(
+            _, result = scores_and_index(
                 data_or_scores, definition=definition, method=method, **score_kwargs
             )
         meta = result.attrs.get("sigscore", {}).get("manifest", {})

@@ -17,13 +17,15 @@ from typing import Any, Literal
 
 import yaml
 
-from .coverage import CoveragePolicy
-from .errors import SignatureError, UsageError
-from .signatures.load import load_signatures, shipped_signatures_dir
-from .signatures.model import INDEX_SCHEMA, TIERS, SignatureSet
-from .signatures.yamlio import Where, line_of, load_yaml_documents, located_error
+from ..coverage import CoveragePolicy
+from ..errors import SignatureError, UsageError
+from ..methods import METHOD_NAMES  # the registry's names only; method modules load lazily
+from ..signatures.load import load_signatures, shipped_signatures_dir
+from ..signatures.model import INDEX_SCHEMA, TIERS, SignatureSet
+from ..signatures.yamlio import Where, line_of, load_yaml_documents, located_error
 
 INDEX_FILE = "resistance_index.yaml"
+RESEARCH_ONLY = "Research use only; not a diagnostic."
 _KEYS = {
     "schema",
     "name",
@@ -51,10 +53,14 @@ class IndexModule:
 
     def __post_init__(self) -> None:
         if isinstance(self.sign, bool) or self.sign not in (1, -1):
-            raise located_error(f"sign of module {self.module!r} must be 1 or -1, got {self.sign!r}")
+            raise located_error(
+                f"sign of module {self.module!r} must be 1 or -1, got {self.sign!r}"
+            )
         w = self.weight
         if isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w) or w < 0:
-            raise located_error(f"weight of module {self.module!r} must be a finite number >= 0, got {w!r}")
+            raise located_error(
+                f"weight of module {self.module!r} must be a finite number >= 0, got {w!r}"
+            )
         object.__setattr__(self, "weight", float(w))
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,11 +158,12 @@ def _parse(doc: Any, where: Where) -> IndexDefinition:
             )
     schema = doc.get("schema", INDEX_SCHEMA)
     if schema != INDEX_SCHEMA:
-        raise located_error(f"schema {schema!r} is not {INDEX_SCHEMA!r}", where.at(line_of(doc, "schema")))
+        raise located_error(
+            f"schema {schema!r} is not {INDEX_SCHEMA!r}", where.at(line_of(doc, "schema"))
+        )
     for key in ("name", "version", "method", "modules"):
         if doc.get(key) in (None, ""):
             raise located_error(f"index definition is missing required field {key!r}", where)
-    from .methods import METHOD_NAMES  # the registry's names; modules load lazily
 
     method = str(doc["method"]).strip().lower().replace("-", "_")
     if method not in METHOD_NAMES:
@@ -166,7 +173,9 @@ def _parse(doc: Any, where: Where) -> IndexDefinition:
         )
     params = doc.get("method_params") or {}
     if not isinstance(params, Mapping):
-        raise located_error("method_params must be a mapping", where.at(line_of(doc, "method_params")))
+        raise located_error(
+            "method_params must be a mapping", where.at(line_of(doc, "method_params"))
+        )
     raw_modules = doc["modules"]
     if not isinstance(raw_modules, list):
         raise located_error(
@@ -199,7 +208,9 @@ def _parse(doc: Any, where: Where) -> IndexDefinition:
             raise located_error(exc.message, here) from None
     policy_raw = doc.get("coverage_policy") or {}
     if not isinstance(policy_raw, Mapping):
-        raise located_error("coverage_policy must be a mapping", where.at(line_of(doc, "coverage_policy")))
+        raise located_error(
+            "coverage_policy must be a mapping", where.at(line_of(doc, "coverage_policy"))
+        )
     for key in policy_raw:
         if key not in _POLICY_KEYS:
             raise located_error(
@@ -256,4 +267,63 @@ def load_index_definition(
     return definition
 
 
-__all__ = ["CoveragePolicy", "IndexDefinition", "IndexModule", "load_index_definition"]
+INDEX_FORMULA = (
+    "index = Σ_{m∈U} sign_m·w_m·score_m / Σ_{m∈U} w_m, U = modules that passed coverage; "
+    "contrib_m = sign_m·w_m·score_m / Σ_{m∈U} w_m (sums to the index)"
+)
+
+
+def get_definition(definition: Any = None, signatures: Any = None) -> Any:
+    """An :class:`~sigscore.index.definition.IndexDefinition` from ``None``, a path or itself."""
+    if (
+        definition is not None
+        and not isinstance(definition, str | Path | Mapping)
+        and hasattr(definition, "modules")
+    ):
+        return definition  # an IndexDefinition (or a duck-typed equivalent)
+    if definition is None or isinstance(definition, str | Path | Mapping):
+        return load_index_definition(definition, signatures=signatures)
+    raise UsageError(
+        "definition must be None (the shipped resistance_index.yaml), an IndexDefinition or "
+        f"a path to an index YAML, not {type(definition).__name__}"
+    )
+
+
+def module_terms(definition: Any) -> list[tuple[str, float, float]]:
+    """``[(module, sign, weight), ...]`` in definition order."""
+    terms = []
+    for m in definition.modules:
+        sign = float(m.sign)
+        if sign not in (1.0, -1.0):  # the definition validates this; guard hand-built ones
+            raise UsageError(f"index module {m.module!r}: sign must be +1 or -1, not {m.sign}")
+        terms.append((str(m.module), sign, float(m.weight)))
+    return terms
+
+
+def definition_summary(definition: Any) -> dict[str, Any]:
+    """The part of a definition a result manifest echoes."""
+    return {
+        "name": definition.name,
+        "version": str(definition.version),
+        "hash": definition.content_hash,
+        "method": definition.method,
+        "method_params": dict(definition.method_params or {}),
+        "tier": definition.tier,
+        "modules": [
+            {"module": m, "sign": int(s), "weight": w} for m, s, w in module_terms(definition)
+        ],
+        "formula": INDEX_FORMULA,
+    }
+
+
+__all__ = [
+    "INDEX_FORMULA",
+    "RESEARCH_ONLY",
+    "CoveragePolicy",
+    "IndexDefinition",
+    "IndexModule",
+    "definition_summary",
+    "get_definition",
+    "load_index_definition",
+    "module_terms",
+]
