@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from sigscore import report
+from sigscore.report import figures as report_figures
 from test_report import _hand_index, _section
 
 
@@ -30,10 +31,10 @@ def test_small_report_still_says_the_table_holds_all() -> None:
 
 def test_index_histogram_counts_are_whole_numbers(monkeypatch) -> None:
     figures = []
-    monkeypatch.setattr(report, "_png", lambda fig: figures.append(fig) or "")
+    monkeypatch.setattr(report_figures, "_png", lambda fig: figures.append(fig) or "")
     for n in (3, 7, 40):
         values = pd.Series(np.linspace(-0.2, 0.3, n))
-        report.distribution_figure(values)
+        report_figures.distribution_figure(values)
         ax = figures[-1].axes[0]
         ticks = ax.get_yticks()
         assert len(ticks) >= 2

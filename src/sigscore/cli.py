@@ -402,7 +402,7 @@ def read_input(path: Path, *, genes_axis: str = "auto", layer: str | None = None
 
 def file_sha256(path: Path) -> str:
     """SHA-256 of an input file (or a 10x folder's files)."""
-    from .report import file_sha256 as sha
+    from .io.checksum import file_sha256 as sha
 
     return sha(path)
 
