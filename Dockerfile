@@ -1,6 +1,7 @@
 # sigscore HTTP service and CLI.
 #   docker build -t sigscore .            (or: buildah bud -t sigscore .)
 #   docker run -p 8000:8000 -v sigscore-data:/var/lib/sigscore sigscore
+#   scale-out (API + workers + PostgreSQL): docker compose up --scale worker=3 (compose.yaml)
 # BASE may be any Debian-bookworm-like image with python3 (>= 3.11) and python3-venv;
 # scripts/container_smoke.sh builds one offline-from-registries with debootstrap.
 ARG BASE=python:3.11-slim-bookworm
@@ -15,11 +16,19 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 COPY service ./service
 COPY signatures ./signatures
+# [scanpy] brings anndata, which reads .h5ad uploads. Test folders of installed packages are
+# dropped (tens of MB, never imported at run time).
 RUN python3 -m venv /opt/sigscore \
  && /opt/sigscore/bin/pip install --no-cache-dir --disable-pip-version-check ".[service,scanpy]" \
- && /opt/sigscore/bin/sigscore --version
+ && /opt/sigscore/bin/sigscore --version \
+ && find /opt/sigscore -name '__pycache__' -prune -o -name 'tests' -type d -path '*/site-packages/*/tests' -prune -exec rm -rf {} +
 
 FROM ${BASE}
+ARG VERSION=0
+LABEL org.opencontainers.image.title="sigscore" \
+      org.opencontainers.image.description="Score IL-6/STAT3 sorafenib-resistance programmes in HCC expression data (HTTP service and CLI). Research use only." \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="MIT"
 COPY --from=build /opt/sigscore /opt/sigscore
 # An unprivileged user owns the job store and results; nothing runs as root.
 RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/sigscore sigscore
@@ -28,13 +37,15 @@ ENV PATH=/opt/sigscore/bin:$PATH \
     SIGSCORE_DATA_DIR=/var/lib/sigscore \
     MPLBACKEND=Agg \
     NUMBA_CACHE_DIR=/var/lib/sigscore/.numba
-USER sigscore
+# numeric: a runtime that checks runAsNonRoot (Kubernetes) cannot resolve a user name
+USER 10001:10001
 WORKDIR /var/lib/sigscore
 VOLUME ["/var/lib/sigscore"]
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
-  CMD python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)" || exit 1
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
+  CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 # `sigscore serve` applies the SIGSCORE_ edge limits (header caps, head/body read timeouts,
-# keep-alive, connection cap; see sigscore_service/server.py): do not replace it with uvicorn
+# keep-alive, connection cap; see sigscore_service/server.py): do not replace it with uvicorn.
+# Workers only: `sigscore worker` (compose.yaml). On SIGTERM both hand unfinished jobs back.
 ENTRYPOINT ["sigscore"]
 CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,25 +1,38 @@
 #!/usr/bin/env bash
 # Container smoke test: build the image from ./Dockerfile with buildah (no Docker daemon
-# needed), start it, and check that the CLI and the HTTP service answer.
+# needed), start the service in it, wait for /healthz, score the bundled example through
+# POST /v1/score and compare the numbers with the library's, check that the server runs as a
+# non-root uid, then stop ONLY what this script started (its own process group, by id) and
+# remove the images it built (keep them with SIGSCORE_KEEP_IMAGE_CACHE=1).
 # The base image is made locally with debootstrap from Debian's archive (no image registry
 # is reachable here), then used as BASE. Exit 77 = cannot run here (not root / no buildah).
+# Prints "smoke: figures build_s=... image_mb=... first_healthy_s=..." for docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v buildah >/dev/null && command -v debootstrap >/dev/null || { echo "buildah/debootstrap not installed" >&2; exit 77; }
 [ "$(id -u)" = 0 ] || { echo "needs root for buildah (chroot isolation)" >&2; exit 77; }
 
 export STORAGE_DRIVER=${STORAGE_DRIVER:-vfs} BUILDAH_ISOLATION=${BUILDAH_ISOLATION:-chroot}
+PYTHON=${PYTHON:-python3}
 BASE=localhost/sigscore-base:bookworm
-IMAGE=localhost/sigscore:smoke
-PORT=${SIGSCORE_SMOKE_PORT:-18765}
+IMAGE=localhost/sigscore:smoke-$$
+PORT=${SIGSCORE_SMOKE_PORT:-$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 work=$(mktemp -d)
 ctr=""
-server_pid=""
+server_pgid=""
+built_base=0
 cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-  # buildah run (chroot isolation) leaves the server as a host process: stop it by its command line
-  pkill -f "sigscore serve --host 127.0.0.1 --port $PORT" 2>/dev/null || true
+  if [ -n "$server_pgid" ]; then
+    # the server and its workers: the process group this script made for them (setsid)
+    kill -TERM -- "-$server_pgid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 -- "-$server_pgid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$server_pgid" 2>/dev/null || true
+  fi
   [ -n "$ctr" ] && buildah rm "$ctr" >/dev/null 2>&1 || true
+  if [ "${SIGSCORE_KEEP_IMAGE_CACHE:-0}" != 1 ]; then
+    buildah rmi "$IMAGE" >/dev/null 2>&1 || true
+    [ "$built_base" = 1 ] && buildah rmi "$BASE" >/dev/null 2>&1 || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -34,6 +47,7 @@ if ! buildah inspect --type image "$BASE" >/dev/null 2>&1; then
   buildah commit -q "$c" "$BASE" >/dev/null
   buildah rm "$c" >/dev/null
   rm -rf "$work/rootfs"
+  built_base=1
 fi
 
 # Behind a TLS-intercepting proxy pip needs the host's CA bundle: mount it for the build.
@@ -42,32 +56,92 @@ if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
   ca_args=(-v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/host-ca.crt:ro --build-arg PIP_CERT=/etc/ssl/host-ca.crt)
 fi
 echo "smoke: building $IMAGE"
+t0=$(date +%s.%N)
 buildah bud --network host --layers=false "${ca_args[@]}" --build-arg "BASE=$BASE" \
   -t "$IMAGE" -f Dockerfile . >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; exit 1; }
+build_s=$(echo "$(date +%s.%N) - $t0" | bc)
+image_mb=$(buildah inspect --type image --format '{{.Size}}' "$IMAGE" 2>/dev/null | awk '{printf "%.0f", $1/1048576}') || image_mb="?"
+labels=$(buildah inspect --type image --format '{{index .OCIv1.Config.Labels "org.opencontainers.image.title"}}' "$IMAGE")
+[ "$labels" = sigscore ] || { echo "smoke: OCI title label missing" >&2; exit 1; }
 
 ctr=$(buildah from "$IMAGE")
 echo "smoke: sigscore --version in the container"
 buildah run --network host "$ctr" -- sigscore --version
 
 echo "smoke: starting the service on 127.0.0.1:$PORT"
-buildah run --network host --env SIGSCORE_DATA_DIR=/tmp/sigscore "$ctr" -- \
+t1=$(date +%s.%N)
+# its own session: the cleanup stops exactly this group (buildah run with chroot isolation
+# leaves the server a host process)
+setsid buildah run --network host --env SIGSCORE_DATA_DIR=/tmp/sigscore "$ctr" -- \
   sigscore serve --host 127.0.0.1 --port "$PORT" >"$work/serve.log" 2>&1 &
-server_pid=$!
-python3 - "$PORT" <<'PY'
-import json, sys, time, urllib.request
-port = sys.argv[1]
-deadline = time.time() + 90
+server_pgid=$!
+"$PYTHON" - "$PORT" "$server_pgid" "$t1" <<'PY' || { tail -30 "$work/serve.log" >&2; exit 1; }
+import json, os, subprocess, sys, time, urllib.request
+port, pgid, t1 = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+base = f"http://127.0.0.1:{port}"
+deadline = time.time() + 180
 while True:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+        with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
             assert r.status == 200
             break
     except Exception:
         if time.time() > deadline:
-            raise SystemExit("service did not become healthy within 90 s")
-        time.sleep(1)
-with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/signatures", timeout=10) as r:
-    body = json.load(r)
-print("smoke: /healthz ok; /v1/signatures answered", type(body).__name__)
+            raise SystemExit("service did not become healthy within 180 s")
+        time.sleep(0.2)
+print(f"smoke: /healthz ok after {time.time() - t1:.1f} s")
+# scoring needs the workers: wait for readiness, then score the bundled example
+while True:
+    try:
+        with urllib.request.urlopen(base + "/readyz", timeout=5) as r:
+            if r.status == 200:
+                break
+    except Exception:
+        if time.time() > deadline:
+            raise SystemExit("service not ready within 180 s")
+        time.sleep(0.2)
+import pandas as pd
+import sigscore
+from sigscore.scoring import score
+
+example = sigscore.example_path()
+boundary = "sigscoresmoke"
+body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"index\"\r\n\r\nfalse\r\n"
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{example.name}\"\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n").encode() + example.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+req = urllib.request.Request(base + "/v1/score", data=body, method="POST",
+                             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+with urllib.request.urlopen(req, timeout=300) as r:
+    doc = json.load(r)
+lib = score(pd.read_csv(example, sep="\t", index_col=0), progress=False)
+rows = {row["sample"]: row for row in doc["rows"]}
+assert len(rows) == lib.shape[0], (len(rows), lib.shape)
+worst = 0.0
+for sample, values in lib.iterrows():
+    for col, v in values.items():
+        got = rows[str(sample)][str(col)]
+        if v != v:
+            assert got is None, (sample, col, got)
+        else:
+            worst = max(worst, abs(float(got) - float(v)))
+assert worst <= 1e-9, worst
+print(f"smoke: POST /v1/score matches the library ({lib.size} values, max |diff| {worst:.1e})")
+# the server (the process listening on the port) and its workers: uid != 0
+uids = set()
+for pid in os.listdir("/proc"):
+    if not pid.isdigit():
+        continue
+    try:
+        if os.getpgid(int(pid)) != pgid:
+            continue
+        cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+        status = open(f"/proc/{pid}/status").read()
+    except OSError:
+        continue
+    if "sigscore" in cmd and "buildah" not in cmd:
+        uids.add(int(status.split("Uid:")[1].split()[0]))
+assert uids and 0 not in uids, uids
+print(f"smoke: server processes run as uid {sorted(uids)}")
 PY
+echo "smoke: figures build_s=$build_s image_mb=$image_mb"
 echo "smoke: OK"
