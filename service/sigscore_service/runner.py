@@ -5,9 +5,11 @@ has imported the library once (:mod:`sigscore_service._preload`), so a child sta
 milliseconds instead of paying seconds of imports. A child that crashes, is killed by the
 kernel's OOM killer, runs past its time limit or is cancelled ends that task only.
 
-When the supervising process dies, its children die with it: the fork server exits when its
-parent's end of a pipe closes, and every child asks the kernel for SIGKILL when its parent
-(the fork server) dies (``prctl(PR_SET_PDEATHSIG)``). Children stay in the supervisor's
+When the supervising process dies, its children die with it: each child watches the pipe
+its answer goes through (the supervisor holds the only read end, which the kernel closes
+when the supervisor dies, SIGKILL included) and kills itself when the reader is gone; the
+fork server exits when its own pipe from the supervisor closes, and every child also asks
+the kernel for SIGKILL when the fork server dies (``prctl(PR_SET_PDEATHSIG)``). Children stay in the supervisor's
 process group, so stopping the group (a container runtime, a test) stops them too.
 
 The fork server only imports modules; it never runs a numba kernel, because numba's
@@ -20,6 +22,7 @@ import contextlib
 import ctypes
 import multiprocessing
 import os
+import select
 import signal
 import threading
 import time
@@ -51,7 +54,7 @@ class ChildDied(BrokenProcessPool):
         self.exitcode = exitcode
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
@@ -68,12 +71,29 @@ def _run_log(event: str, key: str) -> None:
             os.close(fd)
 
 
+def _watch_supervisor(fd: int) -> None:
+    """Block until the pipe to the supervisor has no reader left, then die."""
+    poller = select.poll()
+    poller.register(fd, select.POLLERR | select.POLLHUP)  # no POLLOUT: waits for an error
+    while not poller.poll():
+        pass
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _child_main(task: dict[str, Any], conn: Connection, parent: int) -> None:
-    _die_with_parent()
+    die_with_parent()  # again: a fork server started without the preload's fork hook
+    # multiprocessing hands every child the write end of the pipe whose closing tells the
+    # fork server that the supervisor died: a child keeping it would keep the fork server,
+    # and so itself, alive after the supervisor's death
+    with contextlib.suppress(AttributeError, OSError, TypeError):
+        os.close(multiprocessing.parent_process().sentinel)  # type: ignore[union-attr]
     # Ctrl-C reaches the whole process group: the supervisor decides what stops a task
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if os.getppid() != parent:  # the fork server died before prctl took effect
         os._exit(1)
+    # the supervisor holds the only read end of this pipe: it closes when the supervisor
+    # dies, however (SIGKILL included), and the watchdog ends this task at once
+    threading.Thread(target=_watch_supervisor, args=(conn.fileno(),), daemon=True).start()
     from .worker import run_task
 
     result_dir = Path(task["result_dir"])
@@ -87,6 +107,16 @@ def _child_main(task: dict[str, Any], conn: Connection, parent: int) -> None:
         _run_log("end", key)
     conn.send(res)
     conn.close()
+
+
+def start_fork_server() -> int:
+    """Start the fork server now, from the calling thread; returns its pid.
+
+    Call it from the supervisor's main thread: the fork server asks for SIGKILL when the
+    thread that started it ends (``PR_SET_PDEATHSIG`` follows the parent thread), so a
+    short-lived thread must not be the one that starts it.
+    """
+    return _fork_server_pid()
 
 
 def _fork_server_pid() -> int:

@@ -1,0 +1,289 @@
+"""Jobs under leases with many processes on one store (real processes on 127.0.0.1).
+
+Scale-out: two API processes and two ``sigscore worker`` processes share one store
+(PostgreSQL from ``scripts/start_postgres.sh``, skipped with a reason when absent; and
+SQLite, where the API processes also run embedded workers). 40 jobs; one worker is SIGKILLed
+mid-run twice and one API process is restarted mid-run. Every job must end ``done``, scored
+to completion exactly once (children append ``start``/``end`` lines to the file named by
+``SIGSCORE_TEST_RUN_LOG``), none charged an attempt for another process's death, and no job
+started again while an earlier run of it could still be alive.
+
+Every wait is on a state or an event (a row claimed, a process gone) with a generous bound;
+leases are short (``LEASE``) so a killed worker's jobs are taken over within seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+import pytest
+from svc_live import Server, wait_job
+from test_service_recovery import _fresh_pg_database, _slow_matrix, job_pid
+
+import sigscore
+
+psutil = pytest.importorskip("psutil")
+
+LEASE = {"SIGSCORE_LEASE_S": "4", "SIGSCORE_HEARTBEAT_S": "0.5", "SIGSCORE_POLL_INTERVAL_S": "0.1"}
+N_JOBS = 40
+
+
+class Worker:
+    """``sigscore worker`` in its own session (so the test can stop exactly its group)."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+        self.data_dir = data_dir
+        self.env = {**os.environ, "SIGSCORE_DATA_DIR": str(data_dir), "SIGSCORE_LOG_LEVEL": "INFO",
+                    **env}  # fmt: skip
+        self.proc: subprocess.Popen | None = None
+        self.log = data_dir / f"worker-{id(self)}.log"
+
+    def start(self) -> Worker:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "sigscore.cli", "worker"], env=self.env, stdout=log,
+                stderr=log, start_new_session=True)  # fmt: skip
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def descendants(self) -> set[int]:
+        with contextlib.suppress(psutil.Error):
+            return {p.pid for p in psutil.Process(self.pid).children(recursive=True)}
+        return set()
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=60)
+        with contextlib.suppress(ProcessLookupError):  # whatever is left of its group
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def workers() -> list[Worker]:
+    made: list[Worker] = []
+    yield made
+    for w in made:
+        w.stop()
+
+
+def _alive(pids: set[int]) -> set[int]:
+    out = set()
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                out.add(pid)
+    return out
+
+
+def _wait_gone(pids: set[int], bound_s: float) -> float:
+    """Seconds until every pid has exited (fails after ``bound_s``)."""
+    t0 = time.monotonic()
+    while _alive(pids):
+        if time.monotonic() - t0 > bound_s:
+            left = {p: " ".join(psutil.Process(p).cmdline())[:150] for p in _alive(pids)}
+            raise AssertionError(f"still alive after {bound_s} s: {left}")
+        time.sleep(0.05)
+    return time.monotonic() - t0
+
+
+def _held_by(store, pid: int) -> list[str]:
+    """Jobs running under a lease held by the process ``pid``."""
+    import sqlalchemy as sa
+
+    from sigscore_service.jobs import jobs_table
+
+    q = sa.select(jobs_table.c.id).where(
+        jobs_table.c.state == "running", jobs_table.c.lease_owner.like(f"%:{pid}:%")
+    )
+    with store.engine.connect() as c:
+        return [r[0] for r in c.execute(q)]
+
+
+def _wait_running_in(store, worker: Worker, run_log: Path, bound_s: float = 180.0) -> None:
+    """Until a job leased to ``worker`` is being scored by one of its child processes."""
+    deadline = time.monotonic() + bound_s
+    while True:
+        held = set(_held_by(store, worker.pid))
+        if held and run_log.exists():
+            kids = worker.descendants()
+            runs = _runs(run_log)
+            if any(e == "start" and p in kids for j in held for e, p, _t in runs.get(j, [])):
+                return
+        assert time.monotonic() < deadline, f"worker {worker.pid} never ran a job"
+        time.sleep(0.05)
+
+
+def _runs(log: Path) -> dict[str, list[tuple[str, int, float]]]:
+    out: dict[str, list[tuple[str, int, float]]] = defaultdict(list)
+    for line in log.read_text().splitlines():
+        event, key, pid, t = line.split()
+        out[key].append((event, int(pid), float(t)))
+    return out
+
+
+def _scale_out(tmp_path: Path, workers: list[Worker], store_env: dict[str, str],
+               api_workers: int) -> None:  # fmt: skip
+    from sigscore_service.jobs import JobStore
+    from sigscore_service.settings import Settings
+
+    run_log = tmp_path / "runs.log"
+    data = tmp_path / "data"
+    env = {**LEASE, **store_env, "SIGSCORE_TEST_RUN_LOG": str(run_log),
+           "SIGSCORE_MAX_QUEUED_JOBS": "1000"}  # fmt: skip
+    api_env = {**env, "SIGSCORE_WORKERS": str(api_workers)}
+    apis = [Server(data, api_env).start(), Server(data, api_env).start()]
+    w_env = {**env, "SIGSCORE_WORKERS": "2"}
+    workers += [Worker(data, w_env).start(), Worker(data, w_env).start()]
+    store = JobStore(Settings(data_dir=data, **({"database_url": store_env["SIGSCORE_DATABASE_URL"]}
+                                                 if "SIGSCORE_DATABASE_URL" in store_env else {})))  # fmt: skip
+    payload = sigscore.example_path().read_bytes()
+    kills: list[tuple[set[int], float]] = []  # (processes that ran jobs, when they were stopped)
+    try:
+        ids = []
+        for i in range(N_JOBS):
+            with httpx.Client(base_url=apis[i % 2].url, timeout=120) as c:
+                r = c.post("/v1/jobs", files={"file": (f"s{i}.tsv.gz", payload)},
+                           data={"index": "false", "method": "singscore"})  # fmt: skip
+                assert r.status_code == 202, r.text
+                ids.append(r.json()["id"])
+        for round_ in range(2):  # SIGKILL the first worker while it runs a job, twice
+            victim = workers[0]
+            _wait_running_in(store, victim, run_log)
+            children = victim.descendants()
+            t_kill = time.time()
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.proc.wait(timeout=30)  # type: ignore[union-attr]
+            kills.append((children, t_kill))
+            gone_s = _wait_gone(children, bound_s=5.0)  # no child outlives it by > 5 s
+            print(
+                f"kill {round_ + 1}: {len(children)} children of the worker gone in {gone_s:.2f} s"
+            )
+            workers[0] = Worker(data, w_env).start()
+            workers.append(workers[0])  # stopped by the fixture
+        # restart the second API process mid-run (gracefully, as a rolling update does)
+        api = apis[1]
+        with contextlib.suppress(psutil.Error):
+            kills.append(({p.pid for p in psutil.Process(api.pid).children(recursive=True)},
+                          time.time()))  # fmt: skip
+        api.stop()
+        apis[1] = Server(data, api_env).start()
+        with httpx.Client(base_url=apis[1].url, timeout=120) as c:
+            finals = {j: wait_job(c, j, timeout=600) for j in ids}
+    finally:
+        for a in apis:
+            a.stop()
+        store.dispose()
+    bad = {j: (f["state"], f["error"]) for j, f in finals.items() if f["state"] != "done"}
+    assert not bad, bad  # no job failed because another job's process died
+    assert {f["attempts"] for f in finals.values()} == {1}, [f["attempts"] for f in finals.values()]
+    runs = _runs(run_log)
+    ends = {j: sum(e == "end" for e, _p, _t in runs[j]) for j in ids}
+    assert set(ends.values()) == {1}, {j: runs[j] for j, n in ends.items() if n != 1}
+    restarted = 0
+    for j in ids:
+        starts = sorted((t, pid) for e, pid, t in runs[j] if e == "start")
+        for (_t1, pid1), (t2, _pid2) in itertools.pairwise(starts):
+            # an earlier run was cut only by its process being stopped, and the job started
+            # again only after that (its lease lapsed or was handed back)
+            stopped = [t for pids, t in kills if pid1 in pids]
+            assert stopped and t2 > min(stopped), (j, runs[j], kills)
+            restarted += 1
+    assert restarted >= 1, "no run was interrupted: the kills hit no job"
+    print(f"{N_JOBS} jobs done once each; {restarted} interrupted run(s) resumed elsewhere")
+
+
+def test_scale_out_sqlite_embedded_workers(tmp_path: Path, workers: list[Worker]) -> None:
+    _scale_out(tmp_path, workers, {}, api_workers=1)
+
+
+def test_scale_out_postgres(tmp_path: Path, workers: list[Worker]) -> None:
+    url = os.environ.get("SIGSCORE_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip('SIGSCORE_TEST_DATABASE_URL unset (eval "$(bash scripts/start_postgres.sh)")')
+    _scale_out(tmp_path, workers, {"SIGSCORE_DATABASE_URL": _fresh_pg_database(url)},
+               api_workers=0)  # fmt: skip
+
+
+def test_delete_kills_the_job_process_in_another_worker(
+    tmp_path: Path, workers: list[Worker]
+) -> None:
+    """DELETE on an API process (no workers) of a job a separate worker runs: the job's
+    process is gone within 2 s, and so are its folders."""
+    data = tmp_path / "data"
+    api = Server(data, {**LEASE, "SIGSCORE_WORKERS": "0"}).start()
+    workers.append(Worker(data, {**LEASE, "SIGSCORE_WORKERS": "1"}).start())
+    slow = _slow_matrix(tmp_path / "slow.tsv.gz", copies=96).read_bytes()
+    try:
+        with httpx.Client(base_url=api.url, timeout=120) as c:
+            job = c.post("/v1/jobs", files={"file": ("slow.tsv.gz", slow)},
+                         data={"method": "gsva", "index": "false"}).json()["id"]  # fmt: skip
+            pid = job_pid(data, job, timeout=180)
+            assert c.get(f"/v1/jobs/{job}").json()["state"] == "running"
+            assert c.delete(f"/v1/jobs/{job}").status_code == 204
+            gone_s = _wait_gone({pid}, bound_s=2.0)
+            print(f"DELETE: the job's process was gone {gone_s:.2f} s after the answer")
+            deadline = time.monotonic() + 30
+            while (data / "results" / job).exists():
+                assert time.monotonic() < deadline, "the deleted job's results stayed"
+                time.sleep(0.05)
+    finally:
+        api.stop()
+
+
+def test_orphaned_folders_are_swept_after_a_crash(tmp_path: Path) -> None:
+    """After a SIGKILL and a restart, upload/sync/result folders nothing owns any more are
+    removed once older than a lease; a queued job's upload stays."""
+    data = tmp_path / "data"
+    env = {**LEASE, "SIGSCORE_WORKERS": "0", "SIGSCORE_SWEEP_INTERVAL_S": "0.5",
+           "SIGSCORE_SYNC_TIMEOUT_S": "1"}  # fmt: skip
+    srv = Server(data, env).start()
+    with httpx.Client(base_url=srv.url, timeout=120) as c:
+        payload = sigscore.example_path().read_bytes()
+        job = c.post("/v1/jobs", files={"file": ("x.tsv.gz", payload)}).json()["id"]
+    srv.kill()
+    old = time.time() - 3600
+    orphans = [
+        data / "uploads" / ("a" * 32),
+        data / "sync" / ("b" * 32),
+        data / "results" / ("c" * 32),
+    ]
+    for d in orphans:  # what a killed process leaves: folders with files, untouched for long
+        d.mkdir(parents=True)
+        (d / "part").write_bytes(b"x")
+        os.utime(d / "part", (old, old))
+        os.utime(d, (old, old))
+    kept = [p for p in (data / "uploads").iterdir() if p not in orphans]
+    assert len(kept) == 1  # the queued job's upload
+    for p in [*kept[0].iterdir(), kept[0]]:
+        os.utime(p, (old, old))
+    srv2 = Server(data, env).start()
+    try:
+        deadline = time.monotonic() + 120
+        while any(d.exists() for d in orphans):
+            assert time.monotonic() < deadline, [d for d in orphans if d.exists()]
+            time.sleep(0.1)
+        assert kept[0].is_dir(), "a queued job's upload was swept"
+        with httpx.Client(base_url=srv2.url, timeout=60) as c:
+            assert c.get(f"/v1/jobs/{job}").json()["state"] == "queued"
+    finally:
+        srv2.stop()
