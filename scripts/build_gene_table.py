@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Build sigscore's offline gene-identifier table ``src/sigscore/data/gene_table.tsv.gz``.
+"""Build sigscore's offline gene-identifier table ``src/sigscore/genes/data/gene_table.tsv.gz``.
 
 Sources (all read from ``../shared/data``; see each folder's PROVENANCE.txt):
 
@@ -71,7 +71,7 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED = REPO.parent / "shared" / "data"
-DEFAULT_OUT = REPO / "src" / "sigscore" / "data" / "gene_table.tsv.gz"
+DEFAULT_OUT = REPO / "src" / "sigscore" / "genes" / "data" / "gene_table.tsv.gz"
 
 ORG = "gene_ids/orgHsEgDb_3.16_entrez_symbol_alias_ensembl.tsv.gz"
 V36 = "gene_ids/gencode_v36_genes_TCGAbiolinksGUI.data.tsv.gz"

@@ -8,7 +8,7 @@ import pytest
 
 import sigscore
 from sigscore import _cache
-from sigscore.genes import GeneTable, _data_path
+from sigscore.genes import GeneTable, data_path
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_corrupt_or_unwritable_cache_falls_back_to_building(cache_dir, tmp_path)
 
 
 def test_cached_gene_table_equals_a_fresh_build(cache_dir) -> None:
-    sources = [_data_path("gene_table.tsv.gz"), _data_path("curated_aliases.tsv")]
+    sources = [data_path("gene_table.tsv.gz"), data_path("curated_aliases.tsv")]
     fresh = GeneTable()
     _cache.cached("gene_table", sources, GeneTable)
     loaded = _cache.cached("gene_table", sources, lambda: pytest.fail("rebuilt"))

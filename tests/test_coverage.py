@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sigscore.coverage import CoveragePolicy, build_report, module_coverage
 from sigscore.errors import UsageError
+from sigscore.genes.coverage import CoveragePolicy, build_report, module_coverage
 
 PRESENT = {"STAT3": "STAT3", "CD274": "PD-L1", "JAK2": "ENSG00000096968.14", "IL6": "IL6"}
 
@@ -74,7 +74,7 @@ def test_coerce_passes_through_and_fills_defaults():
 
 
 def test_gene_matches_report_only_real_renames_and_mismatches():
-    from sigscore.coverage import GeneMatches
+    from sigscore.genes.coverage import GeneMatches
 
     matches = GeneMatches(
         columns={"STAT3": "STAT3", "IL6": "IL6", "CD274": "CD274", "G00001": "G00001"},

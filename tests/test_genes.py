@@ -283,7 +283,7 @@ def test_hyphen_stripping_no_false_match() -> None:
 def test_curated_table_consistent_with_ncbi() -> None:
     t = gene_table()
     cur = pd.read_csv(
-        REPO_ROOT / "src" / "sigscore" / "data" / "curated_aliases.tsv",
+        REPO_ROOT / "src" / "sigscore" / "genes" / "data" / "curated_aliases.tsv",
         sep="\t",
         comment="#",
         dtype=str,
@@ -349,7 +349,7 @@ def test_table_cached_and_metadata() -> None:
 
 
 def test_table_checksum_and_size() -> None:
-    path = REPO_ROOT / "src" / "sigscore" / "data" / "gene_table.tsv.gz"
+    path = REPO_ROOT / "src" / "sigscore" / "genes" / "data" / "gene_table.tsv.gz"
     assert path.stat().st_size < 5_000_000
     text = gzip.decompress(path.read_bytes()).decode()
     head = [ln for ln in text.splitlines()[:20] if ln.startswith("#")]
@@ -369,5 +369,7 @@ def test_build_reproducible() -> None:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     data = mod.serialise(*mod.build(Path(shared)))
-    committed = (REPO_ROOT / "src" / "sigscore" / "data" / "gene_table.tsv.gz").read_bytes()
+    committed = (
+        REPO_ROOT / "src" / "sigscore" / "genes" / "data" / "gene_table.tsv.gz"
+    ).read_bytes()
     assert data == committed

@@ -29,7 +29,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "load_index_definition": ("index.definition", "load_index_definition"),
     "IndexDefinition": ("index.definition", "IndexDefinition"),
     "harmonise": ("genes", "harmonise"),
-    "CoveragePolicy": ("coverage", "CoveragePolicy"),
+    "CoveragePolicy": ("genes.coverage", "CoveragePolicy"),
     "score": ("scoring", "score"),
     "METHOD_NAMES": ("methods", "METHOD_NAMES"),
     "resistance_index": ("index", "resistance_index"),

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
-from ..coverage import CoveragePolicy
+from ..genes.coverage import CoveragePolicy
 from ..errors import SignatureError, UsageError
 from ..methods import METHOD_NAMES  # the registry's names only; method modules load lazily
 from ..signatures.load import load_signatures, shipped_signatures_dir

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from .errors import UsageError, user_stacklevel
+from ..errors import UsageError, user_stacklevel
 
 Status = Literal["ok", "low", "excluded"]
 
