@@ -13,7 +13,6 @@ from .figures import (
 )
 from .render import (
     DISCLAIMER,
-    compute,
     coverage_rows,
     environment,
     render_report,
@@ -26,7 +25,6 @@ __all__ = [
     "DISCLAIMER",
     "MAX_FIGURE_SAMPLES",
     "MAX_TABLE_ROWS",
-    "compute",
     "contribution_figure",
     "coverage_rows",
     "distribution_figure",

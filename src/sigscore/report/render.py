@@ -42,30 +42,6 @@ from .figures import (
 DISCLAIMER = RESEARCH_ONLY
 
 
-def compute(
-    data: Any,
-    *,
-    signatures: Any = None,
-    method: str | None = None,
-    reference: Any = None,
-    definition: Any = None,
-    **score_kwargs: Any,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Module scores (every module of the signature set) and the index, in one scoring pass.
-
-    Follows :func:`sigscore.resistance_index` exactly (same definition, method, parameters
-    and reference checks) but keeps the full score table for the heatmap.
-    """
-    return scores_and_index(
-        data,
-        signatures,
-        method=method,
-        reference=as_reference(reference),
-        definition=definition,
-        **score_kwargs,
-    )
-
-
 def _fmt(v: Any, digits: int = 3) -> str:
     if v is None:
         return ""
@@ -261,9 +237,10 @@ def report_html(
     """
     ref = as_reference(reference)
     if index_result is None:
-        scores, index_result = compute(
+        # one scoring pass gives the full score table (heatmap) and the index
+        scores, index_result = scores_and_index(
             data,
-            signatures=signatures,
+            signatures,
             method=method,
             reference=ref,
             definition=definition,
