@@ -57,6 +57,22 @@ EXPORT_HINT = (
 #: Hard cap on bytes written when decompressing or extracting (overridable per call / env).
 
 
+#: Leading bytes that identify a format on their own (no two share a prefix).
+_MAGIC: tuple[tuple[bytes | tuple[bytes, ...], str], ...] = (
+    (b"PAR1", "parquet"),
+    (b"ARROW1", "arrow"),
+    (b"FEA1", "feather_v1"),
+    (b"\x89PNG", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    ((b"GIF87a", b"GIF89a"), "gif"),
+    (b"%PDF", "pdf"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "xls"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    ((b"RDX2\n", b"RDX3\n", b"X\n\x00"), "rds"),
+)
+
+
 def head_bytes(path: Path, n: int = 65536) -> bytes:
     with open(path, "rb") as fh:
         return fh.read(n)
@@ -182,32 +198,13 @@ def sniff_format(path: str | Path) -> str:
         return _text_kind(inner, stem)
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return _hdf5_kind(p)
-    if head.startswith(b"PAR1"):
-        return "parquet"
-    if head.startswith(b"ARROW1"):
-        return "arrow"
-    if head.startswith(b"FEA1"):
-        return "feather_v1"
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _zip_kind(p)
     if len(head) > 262 and head[257:262] == b"ustar":
         return "tar"
-    if head.startswith(b"\x89PNG"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "gif"
-    if head.startswith(b"%PDF"):
-        return "pdf"
-    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        return "xls"
-    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
-        return "7z"
-    if head.startswith(b"\x28\xb5\x2f\xfd"):
-        return "zstd"
-    if head.startswith((b"RDX2\n", b"RDX3\n", b"X\n\x00")):
-        return "rds"
     return _text_kind(head, name)
 
 
