@@ -22,10 +22,12 @@ import contextlib
 import ctypes
 import multiprocessing
 import os
+import queue
 import select
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
@@ -109,14 +111,40 @@ def _child_main(task: dict[str, Any], conn: Connection, parent: int) -> None:
     conn.close()
 
 
-def start_fork_server() -> int:
-    """Start the fork server now, from the calling thread; returns its pid.
+_launch_queue: queue.SimpleQueue[tuple[Callable[[], Any], Future]] = queue.SimpleQueue()
+_launcher_lock = threading.Lock()
+_launcher: threading.Thread | None = None
 
-    Call it from the supervisor's main thread: the fork server asks for SIGKILL when the
-    thread that started it ends (``PR_SET_PDEATHSIG`` follows the parent thread), so a
-    short-lived thread must not be the one that starts it.
+
+def _launch_loop() -> None:
+    while True:
+        fn, fut = _launch_queue.get()
+        try:
+            fut.set_result(fn())
+        except BaseException as exc:  # handed to the caller
+            fut.set_exception(exc)
+
+
+def _in_launcher(fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` on the one long-lived launcher thread and return its result.
+
+    The fork server asks for SIGKILL when the thread that started it ends
+    (``PR_SET_PDEATHSIG`` follows the parent *thread*): it must be started, and restarted,
+    by a thread that lives as long as the process, never by a task's short-lived thread.
     """
-    return _fork_server_pid()
+    global _launcher
+    with _launcher_lock:
+        if _launcher is None or not _launcher.is_alive():
+            _launcher = threading.Thread(target=_launch_loop, name="sigscore-launcher", daemon=True)
+            _launcher.start()
+    fut: Future = Future()
+    _launch_queue.put((fn, fut))
+    return fut.result()
+
+
+def start_fork_server() -> int:
+    """Start the fork server now (its imports take seconds); returns its pid."""
+    return int(_in_launcher(_fork_server_pid))
 
 
 def _fork_server_pid() -> int:
@@ -151,10 +179,10 @@ class Child(Future):
         try:
             recv, send = _ctx.Pipe(duplex=False)
             proc = _ctx.Process(
-                target=_child_main, args=(task, send, _fork_server_pid()), daemon=True
+                target=_child_main, args=(task, send, start_fork_server()), daemon=True
             )
             if not self.killed:
-                proc.start()
+                _in_launcher(proc.start)
                 self.proc, self.pid = proc, int(proc.pid or 0)
                 if self.killed:  # kill() ran while the process was being started
                     proc.kill()

@@ -84,7 +84,6 @@ class Dispatcher:
             run.child.kill()
 
     def start(self) -> None:
-        runner.start_fork_server()  # from this (the main) thread: see its docstring
         self.task = asyncio.create_task(self._loop(), name="sigscore-dispatcher")
 
     async def _loop(self) -> None:
