@@ -16,10 +16,11 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 COPY service ./service
 COPY signatures ./signatures
-# [scanpy] brings anndata, which reads .h5ad uploads. Test folders of installed packages are
+# [service] only: .h5ad uploads are read by anndata, a core dependency; scanpy (the plug-in's,
+# with umap/pynndescent/seaborn) is not the server's. Test folders of installed packages are
 # dropped (tens of MB, never imported at run time).
 RUN python3 -m venv /opt/sigscore \
- && /opt/sigscore/bin/pip install --no-cache-dir --disable-pip-version-check ".[service,scanpy]" \
+ && /opt/sigscore/bin/pip install --no-cache-dir --disable-pip-version-check ".[service]" \
  && /opt/sigscore/bin/sigscore --version \
  && find /opt/sigscore -name '__pycache__' -prune -o -name 'tests' -type d -path '*/site-packages/*/tests' -prune -exec rm -rf {} +
 
