@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from _support import REPO_ROOT, shared_path
+from _support import REPO_ROOT, load_script, shared_path
 from sigscore.errors import UsageError
 from sigscore.genes import (
     GeneTable,
@@ -363,11 +362,7 @@ def test_table_checksum_and_size() -> None:
 def test_build_reproducible() -> None:
     """Rebuilding from ../shared/data gives the committed bytes (about 3 s)."""
     shared = shared_path("gene_ids").parent
-    script = REPO_ROOT / "scripts" / "build_gene_table.py"
-    spec = importlib.util.spec_from_file_location("build_gene_table", script)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("build_gene_table")
     data = mod.serialise(*mod.build(Path(shared)))
     committed = (
         REPO_ROOT / "src" / "sigscore" / "genes" / "data" / "gene_table.tsv.gz"

@@ -9,7 +9,6 @@ no message or output.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -25,25 +24,14 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from _support import REPO_ROOT
+from _support import load_script
 from sigscore.cli import app
 from sigscore.errors import InputError
 from sigscore.io import read as readers
 from sigscore.io import read_matrix
 from sigscore.io.confinement import check_hdf5_confined, check_zarr_confined
 
-
-def _load_script() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "make_hostile_corpus", REPO_ROOT / "scripts" / "make_hostile_corpus.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-hostile = _load_script()
+hostile = load_script("make_hostile_corpus")
 SECRET = hostile.DEFAULT_SECRET
 NAMES = hostile.corpus_names()
 

@@ -707,9 +707,9 @@ def index(
     # the shipped set of the tier scored (what the library would load), from the disk cache
     sigset = _load_sigset(tier, signatures)
     if definition is None and signatures is None:
+        from ._cache import cached
         from .index import definition as index_definition
         from .signatures import model as sig_module
-        from ._cache import cached
 
         files = [*_shipped_yaml(), Path(index_definition.__file__), Path(sig_module.__file__)]
         definition_obj = cached(
@@ -746,8 +746,8 @@ def _load_sigset(tier: str, signatures: Path | None = None) -> Any:
         return read_signatures(str(signatures), tier=tier)
     # Parsing the shipped YAML with line tracking costs more than scoring a small file:
     # keep the parsed set in the disk cache, keyed by the files' content.
-    from .signatures import model as module
     from ._cache import cached
+    from .signatures import model as module
 
     # the module's own source too: a changed class must never load an old pickle
     files = [*_shipped_yaml(), Path(module.__file__)]

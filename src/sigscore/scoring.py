@@ -25,8 +25,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from . import __version__
-from .genes.coverage import CoveragePolicy, CoverageReport, GeneMatches, build_report
 from .errors import CoverageError, InputError, UsageError, warn_user
+from .genes.coverage import CoveragePolicy, CoverageReport, GeneMatches, build_report
 from .matrix import Expression, as_expression, check_finite, merge_duplicate_genes
 from .methods import GeneStats, IndexedSet, MethodSpec, get_method
 

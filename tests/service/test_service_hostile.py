@@ -8,7 +8,6 @@ inside an archive it is refused by the reader in the worker (the job fails with 
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import struct
 import zipfile
@@ -22,20 +21,9 @@ import pyarrow.parquet as pq
 import pytest
 from svc_live import Server, wait_job
 
-from _support import REPO_ROOT
+from _support import load_script
 
-
-def _load_script() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "make_hostile_corpus", REPO_ROOT / "scripts" / "make_hostile_corpus.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-hostile = _load_script()
+hostile = load_script("make_hostile_corpus")
 SECRET = hostile.DEFAULT_SECRET
 NAMES = hostile.corpus_names()
 

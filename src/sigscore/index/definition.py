@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import yaml
 
-from ..genes.coverage import CoveragePolicy
 from ..errors import SignatureError, UsageError
+from ..genes.coverage import CoveragePolicy
 from ..methods import METHOD_NAMES  # the registry's names only; method modules load lazily
 from ..signatures.load import load_signatures, shipped_signatures_dir
 from ..signatures.model import INDEX_SCHEMA, TIERS, SignatureSet
