@@ -18,14 +18,17 @@ from . import runner
 # First, before the seconds of imports: the fork server dies with its supervisor (the thread
 # that started it, see runner.start_fork_server), without waiting for its pipe's end-of-file.
 runner.die_with_parent()
+# A panic in a native reader (polars) becomes an InputError at the reader boundary; without
+# this, Rust would also print its backtrace (tens of lines) to the service log per request.
+os.environ["RUST_BACKTRACE"] = "0"
 
 from sigscore.methods import METHOD_NAMES, get_method  # noqa: E402
 from sigscore.signatures import load_signatures  # noqa: E402
 
 from . import worker  # noqa: E402
 
-_MODULES = ("pyarrow.parquet", "sigscore.scoring", "sigscore.index", "sigscore.readers",
-            "sigscore.io", "sigscore.report", "sigscore_service.problems", "sigscore.cli",
+_MODULES = ("pyarrow.parquet", "sigscore.scoring", "sigscore.index", "sigscore.io",
+            "sigscore.report", "sigscore_service.problems", "sigscore.cli",
             "uvicorn.main")  # fmt: skip
 
 for _module in _MODULES:
