@@ -225,12 +225,9 @@ def wait_results(page: Any) -> None:
 
 # --------------------------------------------------------------------------- tests
 @pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("web")).start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
+def web(server: Server) -> Server:
+    """The default live server of tests/service/conftest.py, named for this module's tests."""
+    return server
 
 
 def test_example_upload_matches_library_and_cli(
