@@ -15,7 +15,9 @@ worker processes can share one store.
 Attempts: counted when a job is claimed; given back when the run ended through no fault of
 the job (a graceful hand-back, an expired lease: its worker died). A job whose own process
 dies (crash, out-of-memory kill) keeps the attempt and is failed with a reason once it has
-used ``job_max_attempts``.
+used ``job_max_attempts``. Lapsed leases are counted apart (``lease_lapses``): a job whose
+worker died under it ``max_lease_lapses`` times (a job that takes its whole worker down,
+e.g. a container killed for memory) is failed with a reason instead of re-queued forever.
 
 Lifecycle: queued → running → done | failed (with a reason). Each job runs in its own child
 process (:mod:`sigscore_service.runner`). Results live in ``data_dir/results/<id>/``;
@@ -63,6 +65,9 @@ jobs_table = sa.Table(
     # who runs the job ("host:pid:nonce") and until when its lease holds (Unix seconds)
     sa.Column("lease_owner", sa.String(120)),
     sa.Column("lease_expires_at", sa.Float),
+    # how often the job's lease lapsed (its worker died while running it); capped by
+    # max_lease_lapses, since such lapses are not charged as attempts
+    sa.Column("lease_lapses", sa.Integer),
 )
 
 
@@ -279,20 +284,31 @@ class JobStore:
 
     def reclaim_expired(self) -> int:
         """Re-queue running jobs whose lease has lapsed (their holder died or lost the store),
-        giving the attempt back: the job did not fail. A row from a version without leases
-        (no expiry) counts as lapsed."""
+        giving the attempt back: the job did not fail. Each lapse is counted; a job at its
+        ``max_lease_lapses``-th lapse is failed with the reason instead. A row from a version
+        without leases (no expiry) counts as lapsed. Returns how many were re-queued."""
         now = time.time()
         lapsed = sa.and_(
             jobs_table.c.state == "running",
             sa.or_(jobs_table.c.lease_expires_at.is_(None), jobs_table.c.lease_expires_at < now),
         )
-        with self.engine.begin() as c:
-            n = c.execute(
-                jobs_table.update().where(lapsed).values(
-                    state="queued", lease_owner=None, lease_expires_at=None,
-                    attempts=sa.case((jobs_table.c.attempts > 0, jobs_table.c.attempts - 1),
-                                     else_=0))
+        released = {
+            "lease_owner": None, "lease_expires_at": None,
+            "lease_lapses": sa.func.coalesce(jobs_table.c.lease_lapses, 0) + 1,
+            "attempts": sa.case((jobs_table.c.attempts > 0, jobs_table.c.attempts - 1), else_=0),
+        }  # fmt: skip
+        cap = self.s.max_lease_lapses
+        at_cap = sa.func.coalesce(jobs_table.c.lease_lapses, 0) + 1 >= cap
+        with self.engine.begin() as c:  # one transaction: a row is failed or re-queued, once
+            failed = c.execute(
+                jobs_table.update().where(lapsed, at_cap).values(
+                    state="failed", finished_at=now, expires_at=now + self.s.result_ttl_s,
+                    error=json.dumps(_lapsed_problem(cap)), **released)
             ).rowcount  # fmt: skip
+            n = c.execute(jobs_table.update().where(lapsed).values(state="queued", **released)
+                          ).rowcount  # fmt: skip
+        if failed:
+            log.warning(f"failed {failed} job(s) whose worker died under them {cap} time(s)")
         if n:
             log.info(f"re-queued {n} job(s) whose lease had expired")
         return int(n or 0)
@@ -334,6 +350,16 @@ class JobStore:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _lapsed_problem(lapses: int) -> dict[str, Any]:
+    return {
+        "status": 500, "kind": "interrupted", "extra": {"lease_lapses": lapses},
+        "detail": f"the worker running this job stopped {lapses} time(s) while running it "
+        "(its process or container was killed, e.g. for memory, or lost the job store), so "
+        "it was not retried again; if it fails again, score the matrix in parts or give the "
+        "workers more memory",
+    }  # fmt: skip
 
 
 def remove_upload(job: dict[str, Any]) -> None:

@@ -46,7 +46,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from .problems import problem_response
-from .settings import Settings
+from .settings import Settings, load_settings
 
 log = logging.getLogger("sigscore_service.server")
 
@@ -277,7 +277,7 @@ def serve(host: str, port: int, log_level: str = "info", settings: Settings | No
     """Run the service with every edge limit applied (blocks until shut down)."""
     import uvicorn
 
-    s = settings or Settings()
+    s = settings or load_settings()
     # connections + upload files + database + worker pipes, with room to spare
     raise_nofile_limit(2 * s.max_connections + 256)
     install_log_filters()

@@ -8,11 +8,19 @@ a ``.env`` file. Sizes are bytes, times seconds.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import re
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sigscore.errors import UsageError
+
+#: a dask.distributed scheduler address: scheme, host (name, IPv4 or [IPv6]) and port
+_DASK_ADDRESS = re.compile(r"^(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
 
 
 def _default_data_dir() -> Path:
@@ -81,6 +89,28 @@ class Settings(BaseSettings):
     heartbeat_s: float = Field(
         default=10.0, gt=0, description="How often a worker renews its leases (< lease_s / 3)."
     )
+    max_lease_lapses: int = Field(
+        default=3,
+        ge=1,
+        description="A job whose lease lapsed this many times (its whole worker died while "
+        "running it, e.g. killed for memory) is failed with a reason instead of re-queued.",
+    )
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="tcp://host:port of a dask.distributed scheduler: jobs hand their row "
+        "blocks to its workers (needs the [dask] extra here and sigscore on the workers).",
+    )
+    dask_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a job waits for the Dask scheduler to answer and have a worker.",
+    )
+    dask_chunk_rows: int | None = Field(
+        default=None,
+        ge=1,
+        description="Rows per block sent to the Dask cluster (default: sized by memory, "
+        "as the library chooses).",
+    )
     max_queued_jobs: int = Field(
         default=100,
         ge=1,
@@ -135,6 +165,37 @@ class Settings(BaseSettings):
         default=2048, ge=1, description="Open connections/requests before new requests get 503."
     )
 
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _dask_address(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip()
+        m = _DASK_ADDRESS.match(v)
+        if m is None or not 0 < int(m.group(3)) < 65536:
+            raise ValueError(
+                f"{v!r} is not a scheduler address; write it as "
+                "tcp://host:port (tls://host:port with TLS), e.g. tcp://scheduler:8786"
+            )
+        if importlib.util.find_spec("distributed") is None:
+            raise ValueError(
+                "set, but dask.distributed is not installed here; "
+                "install it with: pip install 'sigscore[service,dask]' (or unset the variable "
+                "to score inside the service)"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> Self:
+        # three renewals per lease: one slow or failed renewal must not let a lease lapse
+        if self.heartbeat_s >= self.lease_s / 3:
+            raise ValueError(
+                f"SIGSCORE_HEARTBEAT_S ({self.heartbeat_s:g} s) must be less than a third of "
+                f"SIGSCORE_LEASE_S ({self.lease_s:g} s), so a lease is renewed several times "
+                "before it can lapse; lower SIGSCORE_HEARTBEAT_S or raise SIGSCORE_LEASE_S"
+            )
+        return self
+
     def api_key_hashes(self) -> frozenset[bytes]:
         """SHA-256 digests of the configured keys (the keys themselves are not kept)."""
         return _digests(self.api_keys)
@@ -150,3 +211,21 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'jobs.db'}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """:class:`Settings` from the environment, with a configuration error turned into one
+    :class:`~sigscore.errors.UsageError` that names each offending variable (the CLI and the
+    server print it instead of a traceback)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err.get("loc", ()))
+            name = f"SIGSCORE_{field.upper()}: " if field else ""
+            msg = str(err.get("msg", "")).removeprefix("Value error, ")
+            problems.append(f"{name}{msg}")
+        raise UsageError(
+            "invalid service settings: " + "; ".join(problems), detail={"settings": problems}
+        ) from None

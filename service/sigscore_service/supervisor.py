@@ -29,7 +29,7 @@ from typing import Any
 
 from . import runner
 from .jobs import JobStore, remove_upload
-from .settings import Settings
+from .settings import Settings, load_settings
 from .sweeper import sweep_orphans
 
 log = logging.getLogger("sigscore_service.supervisor")
@@ -221,7 +221,7 @@ class Dispatcher:
 
 def run_workers(settings: Settings | None = None) -> None:
     """``sigscore worker``: dispatchers only, no HTTP (stops on SIGTERM/SIGINT)."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")  # fmt: skip
 

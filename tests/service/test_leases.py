@@ -287,3 +287,108 @@ def test_orphaned_folders_are_swept_after_a_crash(tmp_path: Path) -> None:
             assert c.get(f"/v1/jobs/{job}").json()["state"] == "queued"
     finally:
         srv2.stop()
+
+
+# ---------------------------------------------------------------- lease lapses and settings
+def _store(tmp_path: Path, **settings):
+    from sigscore_service.jobs import JobStore
+    from sigscore_service.settings import Settings
+
+    return JobStore(Settings(data_dir=tmp_path / "store", **settings))
+
+
+def test_a_job_whose_worker_keeps_dying_fails_after_max_lease_lapses(tmp_path: Path) -> None:
+    """Each lapsed lease re-queues the job without charging an attempt, but is counted: at
+    the max_lease_lapses-th lapse the job is failed with the reason (not re-queued forever).
+    A job whose lease is alive is never touched."""
+    store = _store(tmp_path, max_lease_lapses=3)
+    try:
+        job = store.create({"files": {}}, "x.csv", 1)["id"]
+        other = store.create({"files": {}}, "y.csv", 1)["id"]
+        for lapse in (1, 2, 3):
+            claimed = store.claim(2, f"worker-{lapse}", lease_s=3600)
+            assert {j["id"] for j in claimed} == {job, other}
+            assert store.reclaim_expired() == 0  # leases alive: nothing re-queued
+            # the job's worker died: its lease lapses (the other job's worker renews)
+            with store.engine.begin() as c:
+                c.execute(jobs_table_update(job, lease_expires_at=time.time() - 1))
+            requeued = store.reclaim_expired()
+            row = store.get(job)
+            assert row["lease_lapses"] == lapse
+            assert row["attempts"] == 0  # a lapse is not the job's failure
+            if lapse < 3:
+                assert requeued == 1 and row["state"] == "queued", row
+            else:
+                assert requeued == 0 and row["state"] == "failed", row
+            assert store.get(other)["state"] == "running"  # untouched
+            store.finish(other, True, {}, f"worker-{lapse}")
+            if lapse < 3:
+                other = store.create({"files": {}}, "y.csv", 1)["id"]
+        import json
+
+        err = json.loads(store.get(job)["error"])
+        assert err["kind"] == "interrupted" and err["extra"] == {"lease_lapses": 3}
+        assert "stopped 3 time(s)" in err["detail"]
+        assert store.get(job)["lease_owner"] is None
+    finally:
+        store.dispose()
+
+
+def jobs_table_update(job_id: str, **values):
+    from sigscore_service.jobs import jobs_table
+
+    return jobs_table.update().where(jobs_table.c.id == job_id).values(**values)
+
+
+def test_lease_lapses_column_is_added_to_an_existing_store(tmp_path: Path) -> None:
+    """A store created before lease_lapses existed gets the column at start; its running
+    rows (no lease at all) count as lapsed once."""
+    import sqlalchemy as sa
+
+    db = tmp_path / "store" / "jobs.db"
+    db.parent.mkdir(parents=True)
+    old = sa.create_engine(f"sqlite:///{db}")
+    with old.begin() as c:
+        c.execute(sa.text(
+            "CREATE TABLE sigscore_jobs (id VARCHAR(32) PRIMARY KEY, state VARCHAR(16) NOT NULL, "
+            "created_at FLOAT NOT NULL, started_at FLOAT, finished_at FLOAT, expires_at FLOAT, "
+            "attempts INTEGER NOT NULL, task TEXT NOT NULL, input_name VARCHAR(200), "
+            "input_bytes BIGINT, error TEXT, summary TEXT, owner VARCHAR(32))"))  # fmt: skip
+        c.execute(sa.text("INSERT INTO sigscore_jobs (id, state, created_at, attempts, task) "
+                          "VALUES ('old', 'running', 0, 1, '{}')"))  # fmt: skip
+    old.dispose()
+    store = _store(tmp_path, max_lease_lapses=2)
+    try:
+        cols = {c["name"] for c in sa.inspect(store.engine).get_columns("sigscore_jobs")}
+        assert {"lease_owner", "lease_expires_at", "lease_lapses"} <= cols
+        assert store.reclaim_expired() == 1
+        row = store.get("old")
+        assert (row["state"], row["lease_lapses"], row["attempts"]) == ("queued", 1, 0)
+    finally:
+        store.dispose()
+
+
+def test_heartbeat_must_be_under_a_third_of_the_lease(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A heartbeat of lease/3 or more is refused at start, naming both variables."""
+    from sigscore.errors import UsageError
+    from sigscore_service.settings import Settings, load_settings
+
+    Settings(lease_s=4, heartbeat_s=1.3)  # under a third: fine
+    monkeypatch.setenv("SIGSCORE_LEASE_S", "30")
+    monkeypatch.setenv("SIGSCORE_HEARTBEAT_S", "10")
+    with pytest.raises(UsageError) as err:
+        load_settings()
+    msg = str(err.value)
+    assert "SIGSCORE_HEARTBEAT_S (10 s)" in msg and "SIGSCORE_LEASE_S (30 s)" in msg, msg
+    assert "Traceback" not in msg
+
+
+def test_worker_command_reports_bad_settings_without_a_traceback(tmp_path: Path) -> None:
+    """`sigscore worker` with a heartbeat that is too long: one clear line, exit status 2."""
+    env = {**os.environ, "SIGSCORE_DATA_DIR": str(tmp_path), "SIGSCORE_LEASE_S": "6",
+           "SIGSCORE_HEARTBEAT_S": "2"}  # fmt: skip
+    out = subprocess.run([sys.executable, "-m", "sigscore.cli", "worker"], env=env,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    assert "SIGSCORE_HEARTBEAT_S (2 s)" in out.stderr and "SIGSCORE_LEASE_S (6 s)" in out.stderr
+    assert "Traceback" not in out.stderr
