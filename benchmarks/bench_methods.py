@@ -23,7 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 import sigscore
-from sigscore.methods import METHOD_NAMES
+from sigscore.scoring.methods import METHOD_NAMES
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -212,7 +212,7 @@ def markdown(results: list[dict], meta: dict) -> str:
         "programme, in standard deviations of the score (a sanity check that the scores "
         "mean something, not a benchmark).",
         "",
-        "The same code path streams zarr stores (`sigscore.sources.read_zarr_backed`) and "
+        "The same code path streams zarr stores (`sigscore.io.sources.read_zarr_backed`) and "
         "Dask arrays; with a `dask.distributed` client the row blocks run as tasks on its "
         'workers (`from distributed import Client; Client("tcp://scheduler:8786")`, then '
         "call `sigscore.tl.score` as usual). `tests/test_sources.py` checks that in-memory, "

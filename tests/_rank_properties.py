@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from sigscore.methods._base import IndexedSet
+from sigscore.scoring.methods._base import IndexedSet
 
 # small count-like matrices with many zeros and ties: 1-5 rows × 4-20 genes
 counts = st.integers(1, 5).flatmap(

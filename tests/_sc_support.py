@@ -105,8 +105,8 @@ def celltypist_lognorm() -> object:
 
 
 def indexed_sets(adata: object, gene_sets: dict[str, list[str]]) -> list:
-    """Up-only :class:`~sigscore.methods.IndexedSet` per named set, over ``adata``'s genes."""
-    from sigscore.methods._base import IndexedSet
+    """Up-only :class:`~sigscore.scoring.methods.IndexedSet` per named set, over ``adata``'s genes."""
+    from sigscore.scoring.methods._base import IndexedSet
 
     pos = adata.var_names.get_indexer
     return [IndexedSet(n, np.sort(pos(g)).astype(np.int64)) for n, g in gene_sets.items()]

@@ -392,7 +392,7 @@ def _chunk(store: Path, array: str) -> Path:
 
 def test_zarr_symlink_escaping_the_store_is_refused(tmp_path: Path) -> None:
     pytest.importorskip("zarr")
-    from sigscore.sources import as_source, read_zarr_backed
+    from sigscore.io.sources import as_source, read_zarr_backed
 
     store = _zarr_store(tmp_path / "a.zarr")
     secret = tmp_path / "outside" / "secret.bin"
@@ -416,7 +416,7 @@ def test_zarr_symlink_escaping_the_store_is_refused(tmp_path: Path) -> None:
 
 def test_zarr_symlink_inside_the_store_is_allowed(tmp_path: Path) -> None:
     pytest.importorskip("zarr")
-    from sigscore.sources import read_zarr_backed
+    from sigscore.io.sources import read_zarr_backed
 
     store = _zarr_store(tmp_path / "b.zarr")
     chunk = _chunk(store, "X/data")
@@ -426,7 +426,7 @@ def test_zarr_symlink_inside_the_store_is_allowed(tmp_path: Path) -> None:
     chunk.symlink_to(keep)
     check_zarr_confined(store)
     adata = read_zarr_backed(store)
-    from sigscore.sources import as_source
+    from sigscore.io.sources import as_source
 
     src = as_source(adata.X)
     np.testing.assert_array_equal(src._read(0, 4).toarray(), hostile.COUNTS)

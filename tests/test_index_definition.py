@@ -17,7 +17,7 @@ from sigscore.index.definition import (
     IndexModule,
     load_index_definition,
 )
-from sigscore.methods import METHOD_NAMES
+from sigscore.scoring.methods import METHOD_NAMES
 from sigscore.signatures import load_signatures, shipped_signatures_dir
 
 FIXTURES = Path(__file__).parent / "data" / "signatures"

@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from sigscore.errors import InputError, UsageError
-from sigscore.matrix import as_expression, detect_value_scale, merge_duplicate_genes
+from sigscore.io.expression import as_expression, detect_value_scale, merge_duplicate_genes
 
 FRAME = pd.DataFrame(
     [[1.5, 2.0, 3.5, 0.0], [4.5, 5.0, 0.5, 1.0], [0.25, 1.0, 2.0, 7.0]],

@@ -27,7 +27,7 @@ from _support import REPO_ROOT, shared_path
 from sigscore import errors
 from sigscore.errors import InputError, SigscoreError, UsageError
 from sigscore.io import SUPPORTED_FORMATS, read_matrix, sniff_format
-from sigscore.matrix import Expression
+from sigscore.io.expression import Expression
 
 BAD = REPO_ROOT / "tests" / "data" / "bad"
 GOOD = REPO_ROOT / "tests" / "data" / "good"

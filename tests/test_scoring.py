@@ -12,7 +12,7 @@ import scipy.sparse as sp
 import sigscore
 from _support import shared_path
 from sigscore.errors import CoverageError, InputError, UsageError
-from sigscore.methods import METHOD_NAMES
+from sigscore.scoring.methods import METHOD_NAMES
 
 SETS = {
     "stat3_up": ["STAT3", "SOCS3", "JAK2", "IL6ST", "IL6R"],

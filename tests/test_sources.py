@@ -22,8 +22,7 @@ import scipy.sparse as sp
 from _sc_support import celltypist_lognorm, synthetic_sparse
 from _support import REPO_ROOT
 from sigscore.errors import InputError
-from sigscore.scoring import gene_stats
-from sigscore.sources import (
+from sigscore.io.sources import (
     BackedSource,
     DaskSource,
     MemorySource,
@@ -31,6 +30,7 @@ from sigscore.sources import (
     is_lazy,
     read_zarr_backed,
 )
+from sigscore.scoring import gene_stats
 
 ad = pytest.importorskip("anndata")
 da = pytest.importorskip("dask.array")
@@ -252,7 +252,7 @@ _CHILD = textwrap.dedent(
     import scipy.sparse as sp
     import sigscore.tl as tl
     from sigscore.genes import gene_table
-    from sigscore.methods import IndexedSet, get_method
+    from sigscore.scoring.methods import IndexedSet, get_method
     gene_table()
     # compile the kernels first (a cold numba cache costs ~100 MB of LLVM memory, which is
     # not what this test measures), then reset the high-water mark (Linux clear_refs "5")
@@ -301,7 +301,7 @@ def test_backed_scoring_memory_is_bounded_by_the_chunk(tmp_path) -> None:
 @pytest.mark.parametrize("rule", ["max", "sum", "mean"])
 @pytest.mark.parametrize("dense", [False, True])
 def test_duplicate_merge_streams_like_in_memory(rule: str, dense: bool) -> None:
-    from sigscore.matrix import Expression, merge_duplicate_genes
+    from sigscore.io.expression import Expression, merge_duplicate_genes
 
     X = _small()
     Xm = X.toarray() if dense else X

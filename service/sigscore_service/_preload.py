@@ -22,7 +22,7 @@ runner.die_with_parent()
 # this, Rust would also print its backtrace (tens of lines) to the service log per request.
 os.environ["RUST_BACKTRACE"] = "0"
 
-from sigscore.methods import METHOD_NAMES, get_method  # noqa: E402
+from sigscore.scoring.methods import METHOD_NAMES, get_method  # noqa: E402
 from sigscore.signatures import load_signatures  # noqa: E402
 
 from . import worker  # noqa: E402

@@ -323,7 +323,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @v1.get("/methods", response_model=list[MethodInfo], tags=["reference"])
     def methods() -> list[MethodInfo]:
         """The scoring methods with their defaults and references."""
-        from sigscore.methods import METHOD_NAMES, get_method
+        from sigscore.scoring.methods import METHOD_NAMES, get_method
 
         out = []
         for name in METHOD_NAMES:
@@ -807,7 +807,7 @@ def _install_edges(app: FastAPI, settings: Settings, observe: Any) -> None:
 
 def _preload() -> None:
     """Import the method registry and parse the shipped signatures once, before serving."""
-    from sigscore.methods import METHOD_NAMES, get_method
+    from sigscore.scoring.methods import METHOD_NAMES, get_method
     from sigscore.signatures import load_signatures
 
     for name in METHOD_NAMES:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sigscore.genes import ID_TYPE_CHOICES
-from sigscore.methods import METHOD_NAMES
+from sigscore.scoring.methods import METHOD_NAMES
 
 MethodName = Literal[tuple(METHOD_NAMES)]  # type: ignore[valid-type]
 Number = float | None

@@ -31,7 +31,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "harmonise": ("genes", "harmonise"),
     "CoveragePolicy": ("genes.coverage", "CoveragePolicy"),
     "score": ("scoring", "score"),
-    "METHOD_NAMES": ("methods", "METHOD_NAMES"),
+    "METHOD_NAMES": ("scoring.methods", "METHOD_NAMES"),
     "resistance_index": ("index", "resistance_index"),
     "Reference": ("index.reference", "Reference"),
     "read_matrix": ("io.read", "read_matrix"),

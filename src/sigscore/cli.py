@@ -319,7 +319,7 @@ def _check_choice(value: str, choices: Sequence[str], option: str) -> str:
 def _check_method(method: str | None) -> str | None:
     if method is None:
         return None
-    from .methods import METHOD_NAMES
+    from .scoring.methods import METHOD_NAMES
 
     key = method.strip().lower().replace("-", "_")
     if key not in METHOD_NAMES:
@@ -347,7 +347,7 @@ def _check_params(method: str | None, params: dict[str, Any]) -> None:
     """Unknown method parameters are a usage error, found before any file is read."""
     if method is None or not params:
         return
-    from .methods import get_method
+    from .scoring.methods import get_method
 
     try:
         get_method(method).params(**params)
@@ -382,7 +382,7 @@ def _checked_args(
 
 
 def read_input(path: Path, *, genes_axis: str = "auto", layer: str | None = None) -> Any:
-    """Read one expression file into :class:`~sigscore.matrix.Expression`."""
+    """Read one expression file into :class:`~sigscore.io.expression.Expression`."""
     from .io.read import read_matrix
 
     genes_axis = _check_choice(genes_axis, ("auto", "rows", "columns"), "--genes-axis")
@@ -1040,10 +1040,10 @@ def worker(
     SIGSCORE_DATA_DIR names, like the API processes sharing it. Stops on SIGTERM/Ctrl-C,
     handing unfinished jobs back."""
     _need_service()
-    from sigscore_service.settings import Settings
+    from sigscore_service.settings import load_settings
     from sigscore_service.supervisor import run_workers
 
-    s = Settings()
+    s = load_settings()
     run_workers(s if workers is None else s.model_copy(update={"workers": workers}))
 
 

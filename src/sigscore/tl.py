@@ -21,8 +21,8 @@ whose columns would overwrite another sigscore key's columns is refused.
 
 The matrix scored is ``.X`` unless ``layer=`` or ``use_raw=True`` says otherwise:
 ``use_raw=None`` never switches to ``.raw`` silently (cf. cellrank#746), and ``uns`` records
-the choice. Backed (``read_h5ad(path, backed="r")``), zarr (:func:`sigscore.sources.
-read_zarr_backed`) and Dask-array ``X`` are streamed in row blocks (:mod:`sigscore.sources`),
+the choice. Backed (``read_h5ad(path, backed="r")``), zarr (:func:`sigscore.io.sources.
+read_zarr_backed`) and Dask-array ``X`` are streamed in row blocks (:mod:`sigscore.io.sources`),
 so memory is bounded by the chunk; under a ``dask.distributed`` client the blocks run on its
 workers (``Client("tcp://scheduler:8786")`` for a cluster).
 """
@@ -334,7 +334,7 @@ def score(
     ----------
     adata
         AnnData (cells × genes), in memory, backed (``read_h5ad(..., backed="r")``), zarr
-        (:func:`sigscore.sources.read_zarr_backed`) or with a Dask ``X``.
+        (:func:`sigscore.io.sources.read_zarr_backed`) or with a Dask ``X``.
     signatures
         ``None`` for the shipped modules, a ``SignatureSet``, a mapping or a file path.
     method

@@ -125,7 +125,7 @@ def load_hallmark() -> dict[str, list[str]]:
 
 def index_sets(genes: Sequence[str], sets: Mapping[str, Sequence[str]]) -> list:
     """Resolve named sets to IndexedSet over ``genes`` (unmatched genes dropped, as GSVA)."""
-    from sigscore.methods import IndexedSet
+    from sigscore.scoring.methods import IndexedSet
 
     pos = pd.Index(genes)
     out = []

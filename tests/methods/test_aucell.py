@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from _rank_properties import assert_rank_method_properties, problems
 from _sc_support import celltypist_parity_case, indexed_sets
 from sigscore.errors import UsageError
-from sigscore.methods import get_method
-from sigscore.methods._base import IndexedSet
-from sigscore.methods.aucell import resolve_n_up, run
+from sigscore.scoring.methods import get_method
+from sigscore.scoring.methods._base import IndexedSet
+from sigscore.scoring.methods.aucell import resolve_n_up, run
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import pytest
 import scipy.sparse as sp
 
 from sigscore.errors import UsageError
-from sigscore.methods import get_method
-from sigscore.methods._base import GeneStats, IndexedSet
-from sigscore.methods.mean import run
+from sigscore.scoring.methods import get_method
+from sigscore.scoring.methods._base import GeneStats, IndexedSet
+from sigscore.scoring.methods.mean import run
 
 
 def _stats(A: np.ndarray) -> GeneStats:

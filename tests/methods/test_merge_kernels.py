@@ -1,4 +1,4 @@
-"""Duplicate-column merging kernel (sigscore._merge_kernels) against a dense brute force."""
+"""Duplicate-column merging kernel (sigscore.genes.merge_kernels) against a dense brute force."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from sigscore._merge_kernels import MAX, MEAN, SUM, merge_columns
+from sigscore.genes.merge_kernels import MAX, MEAN, SUM, merge_columns
 
 
 def _brute(dense: np.ndarray, codes: np.ndarray, n_out: int, op: int) -> np.ndarray:

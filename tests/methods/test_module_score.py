@@ -10,9 +10,9 @@ import scipy.sparse as sp
 
 from _sc_support import celltypist_parity_case, indexed_sets
 from sigscore.errors import UsageError
-from sigscore.methods import get_method
-from sigscore.methods._base import GeneStats, IndexedSet
-from sigscore.methods.module_score import gene_bins, run
+from sigscore.scoring.methods import get_method
+from sigscore.scoring.methods._base import GeneStats, IndexedSet
+from sigscore.scoring.methods.module_score import gene_bins, run
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from hypothesis.extra.numpy import arrays
 from scipy.stats import rankdata
 
 from sigscore.errors import InputError
-from sigscore.methods._base import IndexedSet
-from sigscore.methods._ranks import (
+from sigscore.scoring.methods._base import IndexedSet
+from sigscore.scoring.methods._ranks import (
     as_csr,
     average_rank_desc,
     ordinal_ranks,

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from _rank_properties import assert_rank_method_properties, problems
 from sigscore.errors import UsageError
-from sigscore.methods import get_method
-from sigscore.methods._base import IndexedSet
-from sigscore.methods.singscore import run, singscore_dispersion
+from sigscore.scoring.methods import get_method
+from sigscore.scoring.methods._base import IndexedSet
+from sigscore.scoring.methods.singscore import run, singscore_dispersion
 
 
 def _paper_score(ranks: np.ndarray, up: list[int], down: list[int], center: bool = True) -> float:

@@ -47,7 +47,7 @@ def test_health_ready_metrics(server: Server) -> None:
 
 
 def test_methods_and_signatures(server: Server) -> None:
-    from sigscore.methods import METHOD_NAMES
+    from sigscore.scoring.methods import METHOD_NAMES
     from sigscore.signatures import load_signatures
 
     with httpx.Client(base_url=server.url, timeout=120) as c:

@@ -13,9 +13,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import InputError
-from ..matrix import as_expression
-from ..scoring import chunk_rows_for
-from ..sources import as_source
+from ..io.chunks import chunk_rows_for
+from ..io.expression import as_expression
+from ..io.sources import as_source
 from .align import aligned
 
 #: ``as_expression`` options that :func:`pseudobulk_profiles` accepts (the rest score).

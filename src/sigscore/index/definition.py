@@ -19,7 +19,7 @@ import yaml
 
 from ..errors import SignatureError, UsageError
 from ..genes.coverage import CoveragePolicy
-from ..methods import METHOD_NAMES  # the registry's names only; method modules load lazily
+from ..scoring.methods import METHOD_NAMES  # the registry's names only; method modules load lazily
 from ..signatures.load import load_signatures, shipped_signatures_dir
 from ..signatures.model import INDEX_SCHEMA, TIERS, SignatureSet
 from ..signatures.yamlio import Where, line_of, load_yaml_documents, located_error

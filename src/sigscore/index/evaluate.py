@@ -16,7 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import UsageError, install_hint
-from ..matrix import as_expression
+from ..io.expression import as_expression
 from ..scoring import harmonise_columns, score
 from .align import aligned, binary_labels
 from .api import resistance_index

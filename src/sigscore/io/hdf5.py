@@ -14,9 +14,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import InputError, SigscoreError
-from ..matrix import as_expression
 from .archives import Limits, check_cells
 from .confinement import check_hdf5_confined
+from .expression import as_expression
 from .orient import RawTable, feature_gene_names, keep_gene_expression
 
 

@@ -1,4 +1,4 @@
-"""From a parsed table to an observations × genes :class:`~sigscore.matrix.Expression`.
+"""From a parsed table to an observations × genes :class:`~sigscore.io.expression.Expression`.
 
 The axis whose names are recognised as gene identifiers is the gene axis (unless the format
 or the caller fixes it); then duplicate genes are merged, values checked and the scale noted.
@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from ..errors import InputError, UsageError
 from ..genes import recognised_fraction
-from ..matrix import (
+from .expression import (
     Expression,
     check_finite,
     detect_value_scale,

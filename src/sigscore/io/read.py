@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import InputError, SigscoreError, UnsupportedFormatError, UsageError
-from ..matrix import Expression
 from .archives import Limits, check_cells, extract_tar, extract_zip, find_matrices, resolve_limits
 from .binary import read_columnar
+from .expression import Expression
 from .hdf5 import read_10x_h5, read_h5ad
 from .mtx import read_mtx_folder
 from .orient import finalise, orient_raw
@@ -132,7 +132,7 @@ def read_matrix(
     expansion beyond ``max_ratio`` (default 200:1) once past ``ratio_floor_bytes`` (default
     64 MiB). ``max_cells`` caps observations × genes (default: no cap), checked from the
     declared shape before values are read where the format declares one (h5ad, 10x,
-    Parquet). Duplicate gene names are merged (:func:`sigscore.matrix.merge_duplicate_genes`,
+    Parquet). Duplicate gene names are merged (:func:`sigscore.io.expression.merge_duplicate_genes`,
     ``"auto"`` rule) with a warning.
 
     HDF5 input (h5ad, 10x) that reaches outside itself (external links, external storage,

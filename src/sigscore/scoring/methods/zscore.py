@@ -13,7 +13,7 @@ The weighted form keeps the statistic's null variance at 1 for independent stand
 
 Batch dependence: with the default, ``mean_g`` and ``sd_g`` come from the batch being
 scored, so a sample's score depends on the others. When ``gene_stats`` (a
-:class:`~sigscore.methods.GeneStats` from a reference cohort) is passed, genes are
+:class:`~sigscore.scoring.methods.GeneStats` from a reference cohort) is passed, genes are
 standardised with the reference mean and sd instead and each row is scored on its own.
 
 Constant genes (sd < 1e-10, in the batch or the reference) have no z-score; they are dropped

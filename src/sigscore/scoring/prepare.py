@@ -1,22 +1,17 @@
-"""``sigscore.score``: the one call that scores any expression input with any method.
+"""Everything :func:`sigscore.score` does before a method runs.
 
-Steps: convert the input to :class:`~sigscore.matrix.Expression`; harmonise its gene
-identifiers (:mod:`sigscore.genes`); collapse genes that harmonise to the same symbol;
-resolve each signature to column positions and report coverage; run the method over row
-chunks sized by a memory budget (rank methods never see more than one chunk densified);
-return a DataFrame whose ``attrs["sigscore"]`` holds the coverage report and a manifest.
+Convert the input to :class:`~sigscore.io.expression.Expression` (reading paths, finding the
+gene axis); check values and scale; harmonise gene identifiers (:mod:`sigscore.genes`) and
+collapse genes that harmonise to the same symbol; resolve each signature to column positions
+and report coverage, explaining why when nothing can be scored.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import partial
-from numbers import Integral
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,15 +19,17 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from . import __version__
-from .errors import CoverageError, InputError, UsageError, warn_user
-from .genes.coverage import CoveragePolicy, CoverageReport, GeneMatches, build_report
-from .matrix import Expression, as_expression, check_finite, merge_duplicate_genes
-from .methods import GeneStats, IndexedSet, MethodSpec, get_method
+from ..errors import CoverageError, InputError, UsageError, warn_user
+from ..genes.coverage import CoveragePolicy, CoverageReport, GeneMatches, build_report
+from ..io.expression import (
+    Expression,
+    as_expression,
+    check_finite,
+    detect_value_scale,
+    merge_duplicate_genes,
+)
+from .methods import IndexedSet
 
-DEFAULT_METHOD = "singscore"
-#: Memory a row chunk may take while being scored (bytes), unless ``chunk_size`` is given.
-DEFAULT_CHUNK_BYTES = 256 * 1024**2
 GenesAxis = Literal["auto", "columns", "rows"]
 
 
@@ -50,7 +47,7 @@ class PreparedInput:
 
 def resolve_signatures(gene_sets: Any = None, tier: str = "extended") -> Any:
     """A :class:`~sigscore.signatures.SignatureSet` from ``None`` (shipped), a set, mapping or path."""
-    from .signatures import SignatureSet, load_signatures, read_signatures
+    from ..signatures import SignatureSet, load_signatures, read_signatures
 
     if gene_sets is None:
         return load_signatures(tier=tier)
@@ -75,7 +72,7 @@ def harmonise_columns(
     * a column matched only through an alias or another case is never merged into a column
       that names the same gene exactly (``PD-L1`` next to ``CD274``): it keeps its own name,
       unmatched, and a note says so; columns matched the same way (two Ensembl versions of one
-      ID, ``IL6`` twice) are merged as :func:`~sigscore.matrix.merge_duplicate_genes` says;
+      ID, ``IL6`` twice) are merged as :func:`~sigscore.io.expression.merge_duplicate_genes` says;
     * names the gene table does not know keep their name and still meet set members of the
       same name, in every mode, so custom sets (probe IDs, ADT names) work;
     * names of another type than a *forced* ``id_type`` stay unmatched and are reported;
@@ -87,7 +84,7 @@ def harmonise_columns(
     Unrecognised columns keep their original name, so nothing the user sent is dropped from
     rank-based methods.
     """
-    from .genes import RENAMED_HOW, harmonise, reported_how
+    from ..genes import RENAMED_HOW, harmonise, reported_how
 
     harm = harmonise(list(expr.var_names), id_type=id_type)
     if harm.id_type == "exact":
@@ -257,7 +254,7 @@ def prepare(
 
 def _read_path(data: Any, genes_axis: GenesAxis, layer: str | None) -> Expression:
     """A path or an open binary/text file, read with :func:`sigscore.readers.read_matrix`."""
-    from .io.read import read_matrix
+    from ..io.read import read_matrix
 
     if isinstance(data, str | os.PathLike):
         return read_matrix(data, genes_axis=genes_axis, layer=layer)
@@ -292,8 +289,6 @@ def _check_scale(expr: Expression, warn: bool) -> None:
     be expression on that scale: an export or normalisation error, said rather than scored
     silently as if log-transformed.
     """
-    from .matrix import detect_value_scale
-
     if expr.value_scale is None:
         expr.value_scale = detect_value_scale(expr.X)
     if not warn or expr.value_scale != "linear":
@@ -349,13 +344,13 @@ def to_expression(
     expr = as_expression(data, genes_axis="columns", **kw)
     if not isinstance(data, pd.DataFrame) and not type(data).__module__.startswith("polars"):
         return expr
-    from .io.orient import orient
+    from ..io.orient import orient
 
     return orient(expr)
 
 
 def _recognised_names(names: Any) -> tuple[int, list[str]]:
-    from .genes import gene_table
+    from ..genes import gene_table
 
     table = gene_table()
     known = [str(n) for n in names if table.is_known(str(n))]
@@ -393,7 +388,7 @@ def _no_coverage_error(
             "(or let it be detected with {opt:genes_axis=auto})"
         )
     elif n_known < 0.5 * n_var:
-        from .genes import harmonise
+        from ..genes import harmonise
 
         cause = "id_type"
         seen = ", ".join(repr(str(v)) for v in expr.var_names[:3])
@@ -433,255 +428,3 @@ def _no_coverage_error(
             "id_type": used_id_type,
         },
     )
-
-
-def chunk_rows_for(X: Any, budget_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
-    """Rows per chunk so that a chunk, densified with a few working copies, fits the budget.
-
-    Sparse input (CSR in memory or a sparse row source) is never densified by the rank
-    kernels, so its rows are costed by their stored values rather than by the gene count.
-    """
-    n_obs, n_var = X.shape
-    width = float(max(n_var, 1))
-    if sp.issparse(X):
-        width = max(X.nnz / max(n_obs, 1), 1.0)
-    elif getattr(X, "sparse", False) and hasattr(X, "mean_row_nnz"):
-        width = max(X.mean_row_nnz(), 1.0)
-    # A rank method holds roughly four float64/int64 arrays the size of the chunk.
-    row_bytes = 4 * 8 * width
-    rows = int(max(1, min(n_obs, budget_bytes // row_bytes)))
-    if not getattr(X, "lazy", False):
-        # in memory: at most 1/8 of the rows per chunk, so the working arrays stay below the
-        # input's own size (peak RSS above baseline ≤ input size, issue 15)
-        rows = min(rows, max(1024, -(-n_obs // 8)))
-    return rows
-
-
-def iter_row_chunks(n_obs: int, chunk_rows: int) -> Iterator[slice]:
-    for start in range(0, n_obs, chunk_rows):
-        yield slice(start, min(n_obs, start + chunk_rows))
-
-
-def gene_stats(X: Any, chunk_rows: int | None = None) -> GeneStats:
-    """Per-gene mean and sample variance over all rows, accumulated chunk by chunk.
-
-    ``X`` may be in memory or any :mod:`sigscore.sources` row source (backed h5ad, zarr,
-    Dask); the pass streams row blocks and, under a Dask client, runs them on its workers.
-    """
-    from .sources import as_source
-
-    src = as_source(X)
-    n_obs = src.shape[0]
-    total, total_sq = src.column_sums(chunk_rows or chunk_rows_for(src))
-    mean = total / n_obs
-    var = (total_sq - n_obs * mean**2) / max(n_obs - 1, 1)
-    return GeneStats(mean=mean, var=np.clip(var, 0.0, None), n_obs=n_obs)
-
-
-def _progress(enabled: bool | None, total: int, desc: str) -> Any:
-    if enabled is None:
-        enabled = sys.stderr.isatty() and total > 1
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="rows", leave=False)
-
-
-def run_method(
-    X: Any,
-    sets: list[IndexedSet],
-    spec: MethodSpec,
-    params: Mapping[str, Any],
-    *,
-    stats: GeneStats | None = None,
-    chunk_size: int | None = None,
-    progress: bool | None = None,
-    on_chunk: Callable[[int, int], None] | None = None,
-) -> np.ndarray:
-    """Run ``spec`` over ``X`` (rowwise methods in row chunks) and apply its ``finalize``.
-
-    ``X`` is an in-memory matrix or a :mod:`sigscore.sources` row source; rowwise methods
-    stream its row blocks (Dask: one task per block on the active scheduler).
-    """
-    from .sources import as_source, is_lazy
-
-    if chunk_size is not None and (
-        isinstance(chunk_size, bool) or not isinstance(chunk_size, Integral) or chunk_size < 1
-    ):
-        raise UsageError(
-            f"chunk_size must be a whole number of rows ≥ 1 (or None for a size chosen by "
-            f"memory), not {chunk_size!r}"
-        )
-    n_obs = X.shape[0]
-    kwargs = dict(params)
-    if spec.needs_gene_stats or stats is not None:
-        kwargs["gene_stats"] = stats if stats is not None else gene_stats(X, chunk_size)
-    if spec.prepare is not None:
-        kwargs.update(spec.prepare(sets, **kwargs))
-    if not is_rowwise(spec, stats is not None):
-        # A method that needs every row at once: an out-of-core matrix is loaded here.
-        scores = spec.run(as_source(X).to_memory() if is_lazy(X) else X, sets, **kwargs)
-    else:
-        src = as_source(X)
-        rows_per_chunk = chunk_size or chunk_rows_for(src)
-        bar = _progress(progress, n_obs, f"sigscore {spec.name}")
-        done = [0]
-
-        def advance(n_rows: int) -> None:
-            done[0] += n_rows
-            if bar is not None:
-                bar.update(n_rows)
-            if on_chunk is not None:
-                on_chunk(done[0], n_obs)
-
-        parts = src.map_chunks(
-            partial(_run_rows, spec.run, sets, kwargs), rows_per_chunk, on_chunk=advance
-        )
-        if bar is not None:
-            bar.close()
-        scores = np.vstack(parts) if parts else np.empty((0, len(sets)))
-    if spec.finalize is not None:
-        scores = spec.finalize(scores, **params)
-    return np.asarray(scores, dtype=np.float64)
-
-
-def _run_rows(
-    run: Callable[..., np.ndarray], sets: list[IndexedSet], kwargs: Mapping[str, Any], block: Any
-) -> np.ndarray:
-    """Score one row block (a module-level function so Dask workers can unpickle it)."""
-    return np.asarray(run(block, sets, **kwargs), dtype=np.float64)
-
-
-def is_rowwise(spec: MethodSpec, fixed_stats: bool) -> bool:
-    """Whether rows can be scored chunk by chunk (given fixed reference stats or not)."""
-    return spec.rowwise or (fixed_stats and spec.rowwise_with_stats)
-
-
-def is_sample_independent(spec: MethodSpec, params: Mapping[str, Any], fixed_stats: bool) -> bool:
-    """Whether a sample's score is the same alone or in any batch, for these parameters."""
-    if spec.finalize is not None and params.get("normalize", False):
-        return False
-    if spec.needs_gene_stats or spec.rowwise_with_stats:
-        # per-gene statistics from the batch make a score batch-relative; fixed ones do not
-        return fixed_stats and is_rowwise(spec, fixed_stats)
-    return spec.sample_independent
-
-
-def manifest(
-    prepared: PreparedInput, spec: MethodSpec, params: Mapping[str, Any], fixed_stats: bool
-) -> dict[str, Any]:
-    """What a result needs to be reproduced and cited."""
-    sigset = prepared.signatures
-    return {
-        "sigscore_version": __version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "method": spec.name,
-        "method_reference": spec.reference,
-        "params": {
-            k: (v if isinstance(v, str | int | float | bool | None) else repr(v))
-            for k, v in params.items()
-        },
-        "sample_independent": is_sample_independent(spec, params, fixed_stats),
-        "reference_gene_stats": fixed_stats,
-        "signatures": {
-            "hash": sigset.content_hash,
-            "version": sigset.version,
-            "tier": sigset.tier,
-            "source": sigset.source,
-            "n_sets": len(prepared.set_names),
-        },
-        "input": {
-            "source": prepared.expr.source,
-            "n_obs": int(prepared.expr.shape[0]),
-            "n_genes": int(prepared.expr.shape[1]),
-            "sparse": prepared.expr.is_sparse,
-            "id_type": prepared.id_type,
-            "value_scale": prepared.expr.value_scale or "unknown",
-            "scale_expected": SCALE_EXPECTED.get(spec.name, ""),
-            "notes": list(prepared.expr.notes),
-        },
-        "excluded_sets": prepared.coverage.excluded,
-        "research_use_only": "Research use only; not a diagnostic.",
-    }
-
-
-def score(
-    data: Any,
-    gene_sets: Any = None,
-    method: str = DEFAULT_METHOD,
-    *,
-    tier: str = "extended",
-    id_type: str = "auto",
-    coverage_policy: CoveragePolicy | Mapping[str, Any] | None = None,
-    context: Literal["up", "exclude"] = "up",
-    layer: str | None = None,
-    use_raw: bool = False,
-    genes_axis: GenesAxis = "auto",
-    var_names: Any = None,
-    obs_names: Any = None,
-    reference_stats: GeneStats | None = None,
-    chunk_size: int | None = None,
-    progress: bool | None = None,
-    **params: Any,
-) -> pd.DataFrame:
-    """Score every gene set for every observation.
-
-    Parameters
-    ----------
-    data
-        AnnData (obs × var), pandas/polars DataFrame, a numpy/scipy matrix with
-        ``var_names``, or a file path / open file in any format :func:`sigscore.read_matrix`
-        reads (``layer`` picks an h5ad layer).
-    genes_axis
-        ``"auto"`` (default) finds the gene axis of a DataFrame or file by which names are
-        gene identifiers (as the readers do); ``"rows"`` / ``"columns"`` force it.
-    gene_sets
-        ``None`` for the shipped signatures (``tier`` "core" or "extended"), a
-        ``SignatureSet``, a mapping ``{name: genes | {"up": [...], "down": [...]}}``, or a
-        path to a .gmt/.yaml/.json file.
-    method
-        One of :data:`sigscore.methods.METHOD_NAMES`; ``**params`` are its parameters.
-    reference_stats
-        Fixed per-gene mean/variance (in the matrix's column order after harmonisation) for
-        ``mean``/``module_score``/``zscore``; makes those methods sample-independent.
-
-    Returns
-    -------
-    DataFrame of observations × sets (input order). Sets excluded by the coverage policy
-    are NaN columns. ``result.attrs["sigscore"]`` = ``{"manifest": ..., "coverage": ...}``.
-    """
-    spec = get_method(method)
-    full_params = spec.params(**params)
-    prepared = prepare(
-        data,
-        gene_sets,
-        tier=tier,
-        id_type=id_type,
-        coverage_policy=coverage_policy,
-        context=context,
-        layer=layer,
-        use_raw=use_raw,
-        genes_axis=genes_axis,
-        var_names=var_names,
-        obs_names=obs_names,
-    )
-    values = run_method(
-        prepared.expr.X,
-        prepared.sets,
-        spec,
-        full_params,
-        stats=reference_stats,
-        chunk_size=chunk_size,
-        progress=progress,
-    )
-    result = pd.DataFrame(
-        np.nan, index=prepared.expr.obs_names.copy(), columns=pd.Index(prepared.set_names)
-    )
-    result.loc[:, [s.name for s in prepared.sets]] = values
-    result.index.name = "sample"
-    result.attrs["sigscore"] = {
-        "manifest": manifest(prepared, spec, full_params, reference_stats is not None),
-        "coverage": prepared.coverage.to_records(),
-    }
-    return result

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .errors import InputError, UsageError
+from ..errors import InputError, UsageError
+from .sources import RowSource, as_source, is_lazy
 
 ValueScale = Literal["counts", "linear", "log", "zscore", "unknown"]
 
@@ -54,9 +55,7 @@ class Expression:
 
     @property
     def is_lazy(self) -> bool:
-        """True when ``X`` is a :mod:`sigscore.sources` row source (disk, zarr, Dask)."""
-        from .sources import RowSource
-
+        """True when ``X`` is a :mod:`sigscore.io.sources` row source (disk, zarr, Dask)."""
         return isinstance(self.X, RowSource)
 
     def column_subset(self, columns: np.ndarray) -> np.ndarray:
@@ -91,7 +90,7 @@ def _to_float_matrix(X: Any, source: str) -> np.ndarray | sp.csr_matrix:
 def check_finite(expr: Expression) -> None:
     """Raise :class:`InputError` naming the first NaN/Inf cell (sample and gene).
 
-    An out-of-core matrix is checked block by block as it streams (see sigscore.sources).
+    An out-of-core matrix is checked block by block as it streams (see sigscore.io.sources).
     """
     if expr.is_lazy:
         return
@@ -136,11 +135,9 @@ def _from_anndata(adata: Any, layer: str | None, use_raw: bool) -> Expression:
         raise InputError(f"{source} is empty (None)")
     if getattr(adata, "isbacked", False) and adata.filename is not None:
         # obs/var names of a backed file come from the file too, not only X: check it whole
-        from .io.confinement import check_hdf5_confined
+        from .confinement import check_hdf5_confined
 
         check_hdf5_confined(adata.filename)
-    from .sources import as_source, is_lazy
-
     if is_lazy(X):
         # Backed h5ad, zarr or Dask: keep the matrix where it is; scoring streams row blocks.
         src = as_source(X, source)
@@ -244,10 +241,8 @@ def detect_value_scale(X: np.ndarray | sp.csr_matrix, max_values: int = 200_000)
     counts: non-negative integers; zscore: negatives present and values centred near 0;
     log: max ≤ 50 (negatives allowed: log of values below 1); linear (TPM/CPM/FPKM): a
     larger range — also when a few values are negative, which no log scale reaches with
-    such a maximum (the scorer warns about them, see ``sigscore.scoring``).
+    such a maximum (the scorer warns about them, see ``sigscore.scoring.prepare``).
     """
-    from .sources import RowSource
-
     if isinstance(X, RowSource):
         X = X.sample_block()
     values = X.data if sp.issparse(X) else np.asarray(X).ravel()
@@ -311,7 +306,7 @@ def merge_duplicate_genes(
         X = expr.X[:, first[np.argsort(codes[first])]]
     elif not expr.is_lazy:
         # One pass over the stored values; only the duplicated columns are reduced.
-        from ._merge_kernels import MAX, MEAN, SUM, merge_columns
+        from ..genes.merge_kernels import MAX, MEAN, SUM, merge_columns
 
         X = merge_columns(expr.X, codes, len(uniques), {"max": MAX, "sum": SUM, "mean": MEAN}[rule])
     elif rule == "max":

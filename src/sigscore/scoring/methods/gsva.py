@@ -57,7 +57,7 @@ import scipy.sparse as sp
 from scipy.special import ndtr, pdtr
 from scipy.stats import rankdata
 
-from ..errors import UsageError
+from ...errors import UsageError
 from ._base import GeneStats, IndexedSet, Matrix, MethodSpec
 from ._gsva_common import (
     CONSTANT_SD,

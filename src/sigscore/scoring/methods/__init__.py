@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import UsageError
+from ...errors import UsageError
 from ._base import GeneStats, IndexedSet, MethodSpec
 
 METHOD_NAMES: tuple[str, ...] = (

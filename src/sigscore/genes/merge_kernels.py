@@ -4,7 +4,7 @@ Only a few columns are duplicated (older symbols that harmonise to one gene), so
 make one pass over the stored values: a column that is alone in its group is copied with its
 new index, and the members of a duplicated group are reduced (max, sum or mean) into the
 group's slot. Implicit zeros of a sparse row count as values of their columns, exactly as in
-the dense matrix. Imported lazily (numba) by :func:`sigscore.matrix.merge_duplicate_genes`.
+the dense matrix. Imported lazily (numba) by :func:`sigscore.io.expression.merge_duplicate_genes`.
 """
 
 from __future__ import annotations

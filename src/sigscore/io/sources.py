@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .errors import InputError, UsageError
+from ..errors import InputError, UsageError
+from .chunks import chunk_rows_for
 
 Block = np.ndarray | sp.csr_matrix
 LOCAL_SCHEDULERS = (
@@ -270,8 +271,6 @@ class RowSource:
 
     def column_sums(self, chunk_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per-column sum and sum of squares, in one streaming pass."""
-        from .scoring import chunk_rows_for
-
         chunk_rows = chunk_rows or chunk_rows_for(self)
         parts = self.map_chunks(_sums_of_block, chunk_rows)
         if not parts:
@@ -287,8 +286,6 @@ class RowSource:
 
     def to_memory(self) -> Block:
         """Load the whole (column-mapped) matrix; used only by methods that need every row."""
-        from .scoring import chunk_rows_for
-
         blocks = [b for _, b in self.iter_chunks(chunk_rows_for(self))]
         if not blocks:
             return np.zeros(self.shape)
@@ -301,7 +298,7 @@ class RowSource:
 
 def _group_max(block: Block, codes: np.ndarray, n_out: int) -> Block:
     """Per row, the max over each group of columns (``codes`` gives each column's group)."""
-    from ._merge_kernels import MAX, merge_columns
+    from ..genes.merge_kernels import MAX, merge_columns
 
     return merge_columns(block, codes, n_out, MAX)
 
@@ -327,7 +324,7 @@ class MemorySource(RowSource):
         X = sp.csr_matrix(X) if sp.issparse(X) else np.asarray(X)
         super().__init__(X.shape, sparse=sp.issparse(X), source=source)
         self.X = X
-        # In-memory input was checked for NaN/Inf once, as a whole, by sigscore.matrix.
+        # In-memory input was checked for NaN/Inf once, as a whole, by sigscore.io.expression.
         self.check_finite = False
 
     def mean_row_nnz(self) -> float:
@@ -403,7 +400,7 @@ def _check_confined(array: Any) -> None:
     """
     import h5py
 
-    from .io.confinement import check_hdf5_confined, check_zarr_confined
+    from .confinement import check_hdf5_confined, check_zarr_confined
 
     node = getattr(array, "group", array)  # anndata's sparse datasets wrap a group
     if isinstance(node, h5py.Group | h5py.Dataset):
@@ -531,7 +528,7 @@ def read_zarr_backed(store: str | os.PathLike[str]) -> Any:
     import anndata as ad
     import zarr
 
-    from .io.confinement import check_zarr_confined
+    from .confinement import check_zarr_confined
 
     path = Path(store)
     if not path.exists():

@@ -1,6 +1,6 @@
 """The uniform interface every scoring method implements.
 
-A method is a module in :mod:`sigscore.methods` that defines ``SPEC``, a :class:`MethodSpec`.
+A method is a module in :mod:`sigscore.scoring.methods` that defines ``SPEC``, a :class:`MethodSpec`.
 The dispatcher (:mod:`sigscore.scoring`) has already matched gene identifiers, so a method
 only sees an expression matrix ``X`` (observations × genes; ``numpy.ndarray`` or
 ``scipy.sparse.csr_matrix``, float64) and a list of :class:`IndexedSet` whose gene
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..errors import UsageError
+from ...errors import UsageError
 
 Matrix = np.ndarray | sp.csr_matrix
 
