@@ -38,7 +38,7 @@ def test_import_contracts_hold() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 broken" in out.stdout, out.stdout
     # every contract of pyproject.toml was checked, none skipped
-    for name in ("the pipeline", "io:", "signatures:", "index:", "genes:", "report:"):
+    for name in ("the pipeline", "io:", "signatures:", "index:", "scoring:", "genes:", "report:"):
         assert name in out.stdout, out.stdout
 
 
