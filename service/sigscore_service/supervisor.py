@@ -141,8 +141,7 @@ class Dispatcher:
         free = self.workers - len(self.running)
         if free > 0 and not self.stopping:
             for job in await asyncio.to_thread(self.store.claim, free, self.holder, self.s.lease_s):
-                task = json.loads(job["task"]) | {
-                    "timeout_s": self.s.job_timeout_s, "run_key": job["id"]}  # fmt: skip
+                task = json.loads(job["task"]) | self._run_options(job["id"])
                 try:
                     self.running[job["id"]] = Run(runner.Child(task))
                 except Exception:
@@ -153,6 +152,15 @@ class Dispatcher:
         if time.time() - self.last_sweep > self.s.sweep_interval_s:
             self.last_sweep = time.time()
             await asyncio.to_thread(self._sweep)
+
+    def _run_options(self, job_id: str) -> dict[str, Any]:
+        """What this worker adds to a job's task: its limits and where it is scored."""
+        opts: dict[str, Any] = {"timeout_s": self.s.job_timeout_s, "run_key": job_id}
+        if self.s.dask_scheduler:  # row blocks go to the Dask cluster (dask_handoff)
+            opts |= {"dask_scheduler": self.s.dask_scheduler,
+                     "dask_timeout_s": self.s.dask_timeout_s,
+                     "dask_chunk_rows": self.s.dask_chunk_rows}  # fmt: skip
+        return opts
 
     def _sweep(self) -> None:
         self.store.expire()

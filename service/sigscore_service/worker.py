@@ -34,6 +34,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from . import dask_handoff
+
 #: how an uploaded file is named when the client gave no usable file name
 ROLE_NAMES = {
     "file": "matrix upload",
@@ -217,6 +219,7 @@ def _compute(task: dict[str, Any], result_dir: Path) -> tuple[Any, str]:
     if sync_cells is not None and n_cells > sync_cells:
         raise TooLargeForSync(n_cells)
     _progress(result_dir, "scoring", 0.3)
+    expr = dask_handoff.place(expr, task)  # row blocks to a Dask cluster, when one is set
     kw: dict[str, Any] = dict(opts.get("params") or {})
     if opts.get("id_type"):
         kw["id_type"] = opts["id_type"]
@@ -313,7 +316,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), dask_handoff.for_task(task):
             warnings.simplefilter("ignore")
             df, kind = _compute(task, result_dir)
             _progress(result_dir, "writing", 0.9)
@@ -339,6 +342,8 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         )
     except SigscoreError as exc:
         return {"ok": False, "problem": scrub(error_to_problem(exc))}
+    except dask_handoff.DaskUnavailable as exc:
+        return {"ok": False, "problem": dask_handoff.problem(exc)}
     except MemoryError:
         return _problem(
             413, "too-large", "the matrix needs more memory than this server has; score it in parts"
