@@ -61,8 +61,9 @@ class Cluster:
             # no nanny: one process per worker, so a SIGKILL is a worker lost for good
             self._start(f"w{i}", ["worker", self.address, "--name", f"w{i}", "--nthreads", "1",
                                   "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"])  # fmt: skip
-        with self.client() as c:
-            c.wait_for_workers(n_workers, timeout=READY_S)
+        with self.client() as c:  # connecting waits for the scheduler
+            if n_workers:
+                c.wait_for_workers(n_workers, timeout=READY_S)
             assert len(c.scheduler_info()["workers"]) == n_workers
         return self
 
@@ -218,6 +219,23 @@ def test_unreachable_scheduler_fails_the_job_with_a_reason(tmp_path: Path) -> No
     assert p["status"] == 503 and p["kind"] == "dask-unavailable", p
     assert address in p["detail"] and "SIGSCORE_DASK_SCHEDULER" in p["detail"], p
     assert "Traceback" not in p["detail"]
+
+
+def test_scheduler_without_workers_fails_the_job_with_a_reason(tmp_path: Path) -> None:
+    """A scheduler with no worker: the run waits SIGSCORE_DASK_TIMEOUT_S, then ends with a
+    problem that says so (it does not wait for the job's time limit)."""
+    from sigscore_service.worker import run_task
+
+    lonely = Cluster(tmp_path).start(n_workers=0)
+    try:
+        task = {"files": {"file": str(sigscore.example_path())},
+                "result_dir": str(tmp_path / "r"), "options": {"params": {}, "index": False},
+                "report": False, "dask_scheduler": lonely.address, "dask_timeout_s": 2}  # fmt: skip
+        p = run_task(task)["problem"]
+    finally:
+        lonely.stop()
+    assert p["status"] == 503 and p["kind"] == "dask-unavailable", p
+    assert "has no workers" in p["detail"] and lonely.address in p["detail"], p
 
 
 def test_scheduler_setting_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
