@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
-from methods.r_gsva import index_sets, load_hallmark, load_tcga_log2, random_sets, run_r_gsva
+from _r_gsva import index_sets, load_hallmark, load_tcga_log2, random_sets, run_r_gsva
 from sigscore.scoring.methods import IndexedSet, get_method, ssgsea
 
 RNG_SEED = 20240503

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 import shutil
@@ -13,80 +12,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _report_support import embedded_images, hand_index, section
 from sigscore import report
 
 SECTIONS = ("summary", "contributions", "heatmap", "distribution", "coverage", "manifest")
 
 
-def _hand_index(n: int = 6, with_pct: bool = False) -> pd.DataFrame:
-    """An index frame built by hand (formula of sigscore.index: weighted mean of scores)."""
-    rng = np.random.default_rng(1)
-    modules = ["il6_jak_stat3", "emt", "immune_evasion"]
-    weights = np.array([1.0, 2.0, 1.0])
-    S = rng.normal(0.0, 0.2, size=(n, len(modules)))
-    contrib = S * weights / weights.sum()
-    samples = [f"S{i}" for i in range(n - 1)] + ["<b>odd & name</b>"]
-    idx = pd.DataFrame(index=pd.Index(samples, name="sample"))
-    idx["index"] = contrib.sum(axis=1)
-    if with_pct:
-        idx["pct_index"] = np.linspace(5, 95, n)
-    idx["modules_used"] = ",".join(modules)
-    idx["flags"] = ["" for _ in range(n - 1)] + ["low coverage: emt (3/24 genes)"]
-    for j, m in enumerate(modules):
-        idx[f"score_{m}"] = S[:, j]
-        idx[f"contrib_{m}"] = contrib[:, j]
-    idx.attrs["sigscore"] = {
-        "manifest": {
-            "sigscore_version": "0.1.0",
-            "method": "singscore",
-            "params": {"a": 1},
-            "signatures": {"hash": "sha256:feedbeef", "version": "1.0.0", "tier": "extended"},
-            "index_definition": {"name": "idx", "version": "1.0.0", "hash": "sha256:cafe"},
-            "input": {"source": "x.tsv", "n_obs": n, "n_genes": 100, "notes": []},
-        },
-        "coverage": [
-            {
-                "module": "emt",
-                "n_genes": 20,
-                "found": ["VIM", "CDH1", "CDH2"],
-                "missing": ["TWIST1", "SNAI1"],
-                "matched_via": {"CDH2": "N-cadherin"},
-                "status": "low",
-            },
-            {
-                "module": "angiogenesis",
-                "n_genes": 19,
-                "found": ["VEGFA"],
-                "missing": ["HIF1A"],
-                "matched_via": {},
-                "status": "excluded",
-            },
-        ],
-    }
-    return idx
-
-
-def _images(html: str) -> list[bytes]:
-    return [
-        base64.b64decode(m)
-        for m in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    ]
-
-
-def _section(html: str, name: str) -> str:
-    m = re.search(rf'<section id="{name}">(.*?)</section>', html, flags=re.S)
-    assert m, f"section {name!r} missing"
-    return m.group(1)
-
-
 def test_render_has_every_section_and_is_self_contained() -> None:
-    idx = _hand_index()
+    idx = hand_index()
     html = report.render_report(idx, input_checksums={"x.tsv": "ab" * 32})
     for name in (*SECTIONS, "disclaimer"):
-        _section(html, name)
+        section(html, name)
     assert "Research use only; not a diagnostic" in html
     # three embedded PNG figures, each a real PNG
-    images = _images(html)
+    images = embedded_images(html)
     assert len(images) == 3
     assert all(img.startswith(b"\x89PNG\r\n\x1a\n") and len(img) > 2000 for img in images)
     # nothing fetched from anywhere: no scripts, stylesheets links, or remote src/href
@@ -97,9 +36,9 @@ def test_render_has_every_section_and_is_self_contained() -> None:
 
 
 def test_summary_numbers_flags_and_escaping() -> None:
-    idx = _hand_index()
+    idx = hand_index()
     html = report.render_report(idx)
-    summary = _section(html, "summary")
+    summary = section(html, "summary")
     for sample, value in idx["index"].items():
         if "<" not in sample:
             assert f'<td>{sample}</td><td class="num">{value:.3f}</td>' in summary
@@ -112,32 +51,32 @@ def test_summary_numbers_flags_and_escaping() -> None:
 
 
 def test_percentile_column_only_with_reference() -> None:
-    idx = _hand_index(with_pct=True)
-    summary = _section(report.render_report(idx), "summary")
+    idx = hand_index(with_pct=True)
+    summary = section(report.render_report(idx), "summary")
     assert "<th>percentile</th>" in summary.split("<thead>")[1].split("</thead>")[0]
     for p in idx["pct_index"]:
         assert f'<td class="num">{p:.1f}</td>' in summary
 
 
 def test_coverage_and_manifest_sections() -> None:
-    idx = _hand_index()
+    idx = hand_index()
     digest = hashlib.sha256(b"some input").hexdigest()
     html = report.render_report(idx, input_checksums={"x.tsv": digest})
-    cov = _section(html, "coverage")
+    cov = section(html, "coverage")
     assert "3 / 20" in cov and "15%" in cov  # 3 of 20 found
     assert "TWIST1, SNAI1" in cov
     assert "CDH2 ← N-cadherin" in cov
     assert 'class="status-excluded">excluded' in cov
-    man = _section(html, "manifest")
+    man = section(html, "manifest")
     for text in ("sha256:feedbeef", "sha256:cafe", digest, "singscore", "a=1", "numpy version"):
         assert text in man
 
 
 def test_many_samples_figures_are_capped() -> None:
-    idx = _hand_index(n=150)
+    idx = hand_index(n=150)
     html = report.render_report(idx)
     assert "150 samples: the 30 with the highest and the 30 with the lowest" in html
-    assert len(_images(html)) == 3
+    assert len(embedded_images(html)) == 3
 
 
 def test_render_rejects_non_index_frame() -> None:
@@ -163,22 +102,22 @@ def test_report_on_example_data(example_report: tuple[Path, str]) -> None:
 
     src, html = example_report
     for name in (*SECTIONS, "disclaimer"):
-        _section(html, name)
+        section(html, name)
     # the input checksum is the file's real SHA-256
-    assert hashlib.sha256(src.read_bytes()).hexdigest() in _section(html, "manifest")
+    assert hashlib.sha256(src.read_bytes()).hexdigest() in section(html, "manifest")
     # the signature hash is the shipped set's
     assert sigscore.load_signatures().content_hash in html
     # the summary shows the same index as resistance_index on the same data
     expected = sigscore.resistance_index(
         pd.read_csv(src, sep="\t", index_col=0), genes_axis="rows"
     )["index"]
-    summary = _section(html, "summary")
+    summary = section(html, "summary")
     shown = dict(re.findall(r'<tr><td>([^<]+)</td><td class="num">([-0-9.]+)</td>', summary))
     assert len(shown) == 24
     for sample, value in expected.items():
         assert shown[sample] == f"{value:.3f}"
     # coverage lists every module of the signature set
-    cov = _section(html, "coverage")
+    cov = section(html, "coverage")
     for module in sigscore.load_signatures().names:
         assert f"<td>{module}</td>" in cov
 

@@ -179,7 +179,7 @@ def test_mouse_symbols() -> None:
     assert harmonise(["Cd274"], id_type="mouse_symbol").how == ("ortholog",)
     # a mouse-only gene has no human ortholog
     assert harmonise(["Gm12345", "Stat3"], id_type="mouse_symbol").symbols[0] is None
-    # mouse orthology in detail: tests/test_orthologs.py
+    # mouse orthology in detail: tests/genes/test_orthologs.py
 
 
 # --- aliases, curated names, ambiguity ---------------------------------------------------------

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from methods.r_gsva import index_sets, load_hallmark, load_tcga_log2, random_sets, run_r_gsva
+from _r_gsva import index_sets, load_hallmark, load_tcga_log2, random_sets, run_r_gsva
 from sigscore.scoring.methods import IndexedSet, plage
 
 pytestmark = pytest.mark.r

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from _support import INDEX_MODULES
+from _support import INDEX_MODULES, REPO_ROOT
 from sigscore.errors import SignatureError
 from sigscore.index.definition import (
     CoveragePolicy,
@@ -20,7 +20,7 @@ from sigscore.index.definition import (
 from sigscore.scoring.methods import METHOD_NAMES
 from sigscore.signatures import load_signatures, shipped_signatures_dir
 
-FIXTURES = Path(__file__).parent / "data" / "signatures"
+FIXTURES = REPO_ROOT / "tests" / "data" / "signatures"
 
 
 def _shipped_dict() -> dict[str, Any]:

@@ -7,15 +7,15 @@ import re
 import numpy as np
 import pandas as pd
 
+from _report_support import hand_index, section
 from sigscore import report
 from sigscore.report import figures as report_figures
-from test_report import _hand_index, _section
 
 
 def test_truncated_summary_is_described_consistently() -> None:
     n = report.MAX_TABLE_ROWS + 59
-    html = report.render_report(_hand_index(n=n))
-    summary = _section(html, "summary")
+    html = report.render_report(hand_index(n=n))
+    summary = section(html, "summary")
     assert f"Showing the first {report.MAX_TABLE_ROWS} of {n} samples" in summary
     assert len(re.findall(r"<tr><td>", summary)) == report.MAX_TABLE_ROWS
     # nothing claims that the (truncated) summary table holds every sample
@@ -24,7 +24,7 @@ def test_truncated_summary_is_described_consistently() -> None:
 
 
 def test_small_report_still_says_the_table_holds_all() -> None:
-    html = report.render_report(_hand_index(n=150))
+    html = report.render_report(hand_index(n=150))
     assert "the summary table and the CLI output hold all of them" in html
     assert "Showing the first" not in html
 

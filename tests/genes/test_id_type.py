@@ -1,6 +1,6 @@
 """``id_type`` means what it says: forced types, identifiers taken as given, custom names.
 
-The R parity test runs R GSVA 1.46 through the suite's helper (``tests/methods/r_gsva.py``)
+The R parity test runs R GSVA 1.46 through the suite's helper (``tests/_r_gsva.py``)
 and compares it with the *public* ``sigscore.score(..., id_type="exact")``.
 """
 
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import sigscore
-from methods.r_gsva import load_hallmark, load_tcga_log2, run_r_gsva
+from _r_gsva import load_hallmark, load_tcga_log2, run_r_gsva
 from sigscore.errors import CoverageError, InputError, UsageError
 from sigscore.genes import ID_TYPE_CHOICES
 
@@ -171,7 +171,7 @@ R_METHODS = {
     "zscore": {},
     "plage": {},
 }
-TOLERANCE = {"ssgsea": 1e-6, "gsva": 1e-4, "zscore": 1e-6, "plage": 1e-6}  # as tests/methods
+TOLERANCE = {"ssgsea": 1e-6, "gsva": 1e-4, "zscore": 1e-6, "plage": 1e-6}  # as method tests
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from sigscore.signatures import (
     shipped_signatures_dir,
 )
 
-FIXTURES = Path(__file__).parent / "data" / "signatures"
+FIXTURES = REPO_ROOT / "tests" / "data" / "signatures"
 
 # Every gene the review names for a mechanism, with the direction read from the Chinese text.
 # Derived by hand from ../shared/reference/review_il6_stat3_sorafenib_hcc.zh.txt, independently
