@@ -2,9 +2,8 @@
 
 No sorafenib-labelled patient expression data exists for us to ship, so tests, the bundled
 example and the calibration experiments use matrices generated here: real HGNC symbols,
-log2(TPM+1)-like bulk values or negative-binomial single-cell counts, and a planted
-activity per module and sample whose size is known, so methods can be checked for
-recovering it.
+log2(TPM+1)-like bulk values, and a planted activity per module and sample whose size is
+known, so methods can be checked for recovering it.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 
 @dataclass
@@ -80,59 +78,6 @@ def bulk_cohort(
         labels=pd.Series(labels, index=samples, name="resistant"),
         weights=pd.Series(w, index=names, name="weight"),
     )
-
-
-def single_cell_counts(
-    n_cells: int,
-    genes: Sequence[str],
-    *,
-    mean_detected: int = 2000,
-    programme: Sequence[str] = (),
-    programme_fraction: float = 0.3,
-    programme_fold: float = 4.0,
-    dispersion: float = 0.5,
-    seed: int = 0,
-    dtype: type = np.float32,
-) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Sparse negative-binomial UMI counts (cells × genes) with a planted programme.
-
-    Gene abundances follow a log-normal profile scaled so that a cell detects roughly
-    ``mean_detected`` genes; a ``programme_fraction`` of cells over-express the
-    ``programme`` genes ``programme_fold``-fold. Returns the CSR matrix and a boolean
-    vector marking programme cells. Generated row block by row block to bound memory.
-    """
-    rng = np.random.default_rng(seed)
-    n_genes = len(genes)
-    col = {g: i for i, g in enumerate(genes)}
-    prog_idx = np.array([col[g] for g in programme if g in col], dtype=np.int64)
-    profile = rng.lognormal(mean=0.0, sigma=1.6, size=n_genes)
-    profile /= profile.sum()
-    # choose library size so that the expected number of detected genes ≈ mean_detected
-    lib = _library_for_detected(profile, mean_detected)
-    in_programme = rng.random(n_cells) < programme_fraction
-    blocks = []
-    block_rows = max(1, 2_000_000 // max(mean_detected, 1))
-    for start in range(0, n_cells, block_rows):
-        stop = min(n_cells, start + block_rows)
-        size = rng.lognormal(np.log(lib), 0.3, size=stop - start)
-        mu = size[:, None] * profile[None, :]
-        if prog_idx.size:
-            boost = np.where(in_programme[start:stop, None], programme_fold, 1.0)
-            mu[:, prog_idx] *= boost
-        # negative binomial as a gamma-Poisson mixture
-        lam = rng.gamma(1.0 / dispersion, dispersion * mu)
-        counts = rng.poisson(lam).astype(dtype)
-        blocks.append(sp.csr_matrix(counts))
-    return sp.vstack(blocks, format="csr"), in_programme
-
-
-def _library_for_detected(profile: np.ndarray, target: int) -> float:
-    lo, hi = 1.0, 1e8
-    for _ in range(60):
-        mid = np.sqrt(lo * hi)
-        detected = float(np.sum(1.0 - np.exp(-mid * profile)))
-        lo, hi = (mid, hi) if detected < target else (lo, mid)
-    return float(np.sqrt(lo * hi))
 
 
 def disjoint_modules(

@@ -87,7 +87,6 @@ class MethodSpec:
     rowwise_with_stats: bool = False
     finalize: Callable[..., np.ndarray] | None = None
     prepare: Callable[..., Mapping[str, Any]] | None = None
-    single_cell: bool = False  # suited to sparse single-cell matrices
     accepts_weights: bool = False
 
     def params(self, **given: Any) -> dict[str, Any]:

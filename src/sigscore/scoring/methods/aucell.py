@@ -108,5 +108,4 @@ SPEC = MethodSpec(
     rowwise=True,
     sample_independent=True,
     defaults={"max_rank": 0.05, "ties": "expected"},
-    single_cell=True,
 )

@@ -149,6 +149,5 @@ SPEC = MethodSpec(
     defaults={},
     needs_gene_stats=True,
     prepare=prepare,
-    single_cell=True,
     accepts_weights=True,
 )

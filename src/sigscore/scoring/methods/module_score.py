@@ -159,5 +159,4 @@ SPEC = MethodSpec(
     defaults={"ctrl_size": 50, "n_bins": 25, "random_state": 0},
     needs_gene_stats=True,
     prepare=prepare,
-    single_cell=True,
 )

@@ -124,5 +124,4 @@ SPEC = MethodSpec(
     rowwise=True,
     sample_independent=True,
     defaults={"center": True, "ties": "average"},
-    single_cell=True,
 )

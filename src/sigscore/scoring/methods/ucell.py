@@ -74,5 +74,4 @@ SPEC = MethodSpec(
     rowwise=True,
     sample_independent=True,
     defaults={"max_rank": 1500, "w_neg": 1.0},
-    single_cell=True,
 )
