@@ -1,9 +1,11 @@
 """What a worker process runs: read the uploaded file, call the library, write results.
 
-Runs in a ``ProcessPoolExecutor`` (spawn context), never on the event loop. Input is a plain
-dict of paths and options, output a plain dict; library errors come back as problem data
-(status, kind, message, detail), never as exceptions. The file is read with
-:func:`sigscore.readers.read_matrix` only (h5ad through anndata; nothing is unpickled).
+Runs in a task's own child process (:mod:`sigscore_service.runner`), never on the event
+loop. Input is a plain dict of paths and options, output a plain dict; library errors come
+back as problem data (status, kind, message, detail), never as exceptions. The file is read
+with :func:`sigscore.io.read_matrix` only (h5ad through anndata; nothing is unpickled). With
+a Dask scheduler in the task, the row blocks are scored on that cluster
+(:mod:`sigscore_service.dask_handoff`).
 
 Results (in ``result_dir``): ``result.json`` (columns, rows with exact float values — Python's
 shortest round-trip repr — coverage, manifest), ``result.csv``, ``result.parquet`` (manifest
