@@ -31,9 +31,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from . import __version__
-from .errors import InputError, SigscoreError, UsageError, install_hint
-from .genes import ID_TYPE_CHOICES, check_id_type
+from .. import __version__
+from ..errors import InputError, SigscoreError, UsageError, install_hint
+from ..genes import ID_TYPE_CHOICES, check_id_type
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -319,7 +319,7 @@ def _check_choice(value: str, choices: Sequence[str], option: str) -> str:
 def _check_method(method: str | None) -> str | None:
     if method is None:
         return None
-    from .scoring.methods import METHOD_NAMES
+    from ..scoring.methods import METHOD_NAMES
 
     key = method.strip().lower().replace("-", "_")
     if key not in METHOD_NAMES:
@@ -347,7 +347,7 @@ def _check_params(method: str | None, params: dict[str, Any]) -> None:
     """Unknown method parameters are a usage error, found before any file is read."""
     if method is None or not params:
         return
-    from .scoring.methods import get_method
+    from ..scoring.methods import get_method
 
     try:
         get_method(method).params(**params)
@@ -383,7 +383,7 @@ def _checked_args(
 
 def read_input(path: Path, *, genes_axis: str = "auto", layer: str | None = None) -> Any:
     """Read one expression file into :class:`~sigscore.io.expression.Expression`."""
-    from .io.read import read_matrix
+    from ..io.read import read_matrix
 
     genes_axis = _check_choice(genes_axis, ("auto", "rows", "columns"), "--genes-axis")
     try:
@@ -402,7 +402,7 @@ def read_input(path: Path, *, genes_axis: str = "auto", layer: str | None = None
 
 def file_sha256(path: Path) -> str:
     """SHA-256 of an input file (or a 10x folder's files)."""
-    from .io.checksum import file_sha256 as sha
+    from ..io.checksum import file_sha256 as sha
 
     return sha(path)
 
@@ -475,7 +475,7 @@ def write_table(df: Any, path: Path | None, meta: dict[str, Any] | None = None) 
     (manifest and coverage) as JSON under the schema metadata key ``sigscore``; JSON files
     are ``{"sigscore": meta, "results": [records]}`` with missing values as ``null``.
     """
-    from .csv_safety import csv_safe_frame
+    from ..csv_safety import csv_safe_frame
 
     out = df.copy()
     out.attrs = {}
@@ -593,8 +593,8 @@ def score(
     manifest: ManifestOpt = None,
 ) -> None:
     """Score every signature module for every sample (rows = samples, columns = modules)."""
-    from .scoring import DEFAULT_METHOD
-    from .scoring import score as score_fn
+    from ..scoring import DEFAULT_METHOD
+    from ..scoring import score as score_fn
 
     paths, method, tier, params = _checked_args(inputs, method, tier, param, DEFAULT_METHOD)
     id_type = check_id_type(id_type)  # before reading any file
@@ -646,7 +646,7 @@ def compute_index(
     id_type: str = "auto",
 ) -> Any:
     """``sigscore.resistance_index`` with CLI arguments (paths, or objects already loaded)."""
-    from .index import resistance_index
+    from ..index import resistance_index
 
     kw: dict[str, Any] = {}
     if id_type != "auto":
@@ -701,15 +701,15 @@ def index(
     paths, method, tier, params = _checked_args(inputs, method, tier, param)
     id_type = check_id_type(id_type)
     # read the signature set, definition and reference once, not once per input
-    from .index import get_definition
-    from .index.reference import Reference
+    from ..index import get_definition
+    from ..index.reference import Reference
 
     # the shipped set of the tier scored (what the library would load), from the disk cache
     sigset = _load_sigset(tier, signatures)
     if definition is None and signatures is None:
-        from ._cache import cached
-        from .index import definition as index_definition
-        from .signatures import model as sig_module
+        from .._cache import cached
+        from ..index import definition as index_definition
+        from ..signatures import model as sig_module
 
         files = [*_shipped_yaml(), Path(index_definition.__file__), Path(sig_module.__file__)]
         definition_obj = cached(
@@ -739,15 +739,15 @@ def index(
 
 # --------------------------------------------------------------------------- signatures
 def _load_sigset(tier: str, signatures: Path | None = None) -> Any:
-    from .signatures import load_signatures, read_signatures
+    from ..signatures import load_signatures, read_signatures
 
     tier = _check_choice(tier, ("core", "extended"), "--tier")
     if signatures is not None:
         return read_signatures(str(signatures), tier=tier)
     # Parsing the shipped YAML with line tracking costs more than scoring a small file:
     # keep the parsed set in the disk cache, keyed by the files' content.
-    from ._cache import cached
-    from .signatures import model as module
+    from .._cache import cached
+    from ..signatures import model as module
 
     # the module's own source too: a changed class must never load an old pickle
     files = [*_shipped_yaml(), Path(module.__file__)]
@@ -756,7 +756,7 @@ def _load_sigset(tier: str, signatures: Path | None = None) -> Any:
 
 def _shipped_yaml() -> list[Path]:
     """The shipped signature and index-definition files (the disk cache's key)."""
-    from .signatures import shipped_signatures_dir
+    from ..signatures import shipped_signatures_dir
 
     return sorted(p for p in shipped_signatures_dir().iterdir() if p.suffix == ".yaml")
 
@@ -867,7 +867,7 @@ def reference_build(
     """
     import pandas as pd
 
-    from .index.reference import Reference
+    from ..index.reference import Reference
 
     paths = _check_inputs(cohort)
     method = _check_method(method)
@@ -916,7 +916,7 @@ def report(
     progress: ProgressOpt = None,
 ) -> None:
     """A self-contained HTML report (index, contributions, heatmap, coverage, manifest)."""
-    from .report import write_report
+    from ..report import write_report
 
     (path,) = _check_inputs([input])
     method = _check_method(method)
@@ -947,9 +947,9 @@ def demo(
     ] = Path("sigscore-demo"),
 ) -> None:
     """Run the main job on the bundled example: module scores, index and HTML report."""
-    from .example import example_labels_path, example_path
-    from .report import write_report
-    from .scoring import score as score_fn
+    from ..example import example_labels_path, example_path
+    from ..report import write_report
+    from ..scoring import score as score_fn
 
     src = example_path()
     typer.echo(f"example: {src.name} (synthetic HCC-like cohort, genes × samples, log2(TPM+1))")
@@ -1052,5 +1052,3 @@ def run() -> None:
     app()
 
 
-if __name__ == "__main__":  # pragma: no cover
-    run()
