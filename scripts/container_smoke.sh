@@ -42,6 +42,11 @@ if ! buildah inspect --type image "$BASE" >/dev/null 2>&1; then
   debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
     bookworm "$work/rootfs" http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 \
     || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
+  # what Debian's slim images leave out too: the package cache and lists (apt-get update
+  # fetches them again where needed), documentation, manual pages and translations
+  rm -rf "$work"/rootfs/var/cache/apt/archives/*.deb "$work"/rootfs/var/cache/apt/*.bin \
+    "$work"/rootfs/var/lib/apt/lists/* "$work"/rootfs/usr/share/doc/* \
+    "$work"/rootfs/usr/share/man/* "$work"/rootfs/usr/share/locale/*
   c=$(buildah from scratch)
   buildah copy "$c" "$work/rootfs" / >/dev/null
   buildah commit -q "$c" "$BASE" >/dev/null
