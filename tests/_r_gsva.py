@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from _support import require_rscript_gsva
+from _support import hallmark_sets, require_rscript_gsva, shared_path
 
 _R_SCRIPT = r"""
 suppressPackageStartupMessages(library(GSVA))
@@ -106,8 +106,6 @@ def run_r_gsva(
 
 def load_tcga_log2() -> pd.DataFrame:
     """TCGA-LIHC 10 samples as log2(TPM + 1), samples × unique gene symbols."""
-    from _support import shared_path
-
     path = shared_path("tcga_lihc_tpm10", "LIHC_TPM_10samples.tsv.gz")
     df = pd.read_csv(path, sep="\t", index_col=0)
     df.index = df.index.str.split("|").str[0]
@@ -118,8 +116,6 @@ def load_tcga_log2() -> pd.DataFrame:
 
 def load_hallmark() -> dict[str, list[str]]:
     """MSigDB Hallmark v7.0 (50 sets) from the shared GMT."""
-    from _support import hallmark_sets
-
     return hallmark_sets()
 
 
@@ -133,6 +129,14 @@ def index_sets(genes: Sequence[str], sets: Mapping[str, Sequence[str]]) -> list:
         idx = pos.get_indexer(list(members))
         out.append(IndexedSet(name, np.unique(idx[idx >= 0]).astype(np.int64)))
     return out
+
+
+def max_abs_diff(
+    ours: np.ndarray, r_frame: pd.DataFrame, data: pd.DataFrame, sets: Sequence
+) -> float:
+    """Largest |ours - R| with R's frame aligned to ``data``'s samples and ``sets``' order."""
+    ref = r_frame.loc[data.index, [s.name for s in sets]].to_numpy()
+    return float(np.max(np.abs(ours - ref)))
 
 
 def random_sets(

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from _r_gsva import index_sets, load_hallmark, load_tcga_log2, random_sets, run_r_gsva
+from _r_gsva import index_sets, load_hallmark, load_tcga_log2, max_abs_diff, random_sets
 from sigscore.errors import UsageError
 from sigscore.scoring.methods import IndexedSet, get_method, gsva
 
@@ -34,8 +34,8 @@ def _ties() -> pd.DataFrame:
     )
 
 
-@pytest.fixture(scope="module")
-def r_results():
+def r_case():
+    """Matrices, set groups and R jobs for the ``r_results`` fixture (conftest.py)."""
     tcga, hallmark, counts, ties = load_tcga_log2(), load_hallmark(), _counts(), _ties()
     csets = random_sets(counts.columns, [5, 15, 40, 100], np.random.default_rng(2))
     csets["SET_CONST"] = ["G10", "G11", *csets["SET0"]]  # loses its constant genes
@@ -51,22 +51,8 @@ def r_results():
         "pois_nomx": {"matrix": "counts", "method": "gsva", "kcdf": "Poisson", "mx_diff": False},
         "none_mx": {"matrix": "ties", "method": "gsva", "kcdf": "none"},
     }
-    r = run_r_gsva(
-        {"tcga": tcga, "counts": counts, "ties": ties}, {**hallmark, **csets, **tsets}, jobs
-    )
-    return {
-        "r": r,
-        "tcga": tcga,
-        "hallmark": hallmark,
-        "counts": counts,
-        "csets": csets,
-        "ties": ties,
-        "tsets": tsets,
-    }
-
-
-def _max_diff(ours, frame, data, sets) -> float:
-    return float(np.max(np.abs(ours - frame.loc[data.index, [s.name for s in sets]].to_numpy())))
+    matrices = {"tcga": tcga, "counts": counts, "ties": ties}
+    return matrices, {"hallmark": hallmark, "csets": csets, "tsets": tsets}, jobs
 
 
 @pytest.mark.parametrize(
@@ -81,7 +67,7 @@ def test_parity_gaussian_tcga(r_results, key, params):
     data = r_results["tcga"]
     sets = index_sets(data.columns, r_results["hallmark"])
     ours = gsva.run(data.to_numpy(), sets, kcdf="gaussian", r_compat=True, **params)
-    assert _max_diff(ours, r_results["r"][key], data, sets) <= 1e-4
+    assert max_abs_diff(ours, r_results["r"][key], data, sets) <= 1e-4
 
 
 @pytest.mark.parametrize("key,max_diff", [("pois_mx", True), ("pois_nomx", False)])
@@ -89,14 +75,14 @@ def test_parity_poisson_counts(r_results, key, max_diff):
     data = r_results["counts"]
     sets = index_sets(data.columns, r_results["csets"])
     ours = gsva.run(data.to_numpy(), sets, kcdf="poisson", max_diff=max_diff, r_compat=True)
-    assert _max_diff(ours, r_results["r"][key], data, sets) <= 1e-4
+    assert max_abs_diff(ours, r_results["r"][key], data, sets) <= 1e-4
 
 
 def test_parity_ecdf_with_ties(r_results):
     data = r_results["ties"]
     sets = index_sets(data.columns, r_results["tsets"])
     ours = gsva.run(data.to_numpy(), sets, kcdf="none", r_compat=True)
-    assert _max_diff(ours, r_results["r"]["none_mx"], data, sets) <= 1e-4
+    assert max_abs_diff(ours, r_results["r"]["none_mx"], data, sets) <= 1e-4
 
 
 def test_default_close_to_r_on_real_data(r_results):

@@ -8,17 +8,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from _sc_support import celltypist_parity_case, indexed_sets
+from _sc_support import indexed_sets
 from sigscore.errors import UsageError
 from sigscore.scoring.methods import get_method
 from sigscore.scoring.methods._base import GeneStats, IndexedSet
 from sigscore.scoring.methods.module_score import gene_bins, run
-
-
-@pytest.fixture(scope="module")
-def cells():
-    """The real 559-cell matrix, normalised as a user would (normalize_total + log1p), CSR."""
-    return celltypist_parity_case()
 
 
 def _stats(X) -> GeneStats:

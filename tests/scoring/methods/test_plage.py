@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from _r_gsva import index_sets, load_hallmark, load_tcga_log2, random_sets, run_r_gsva
+from _r_gsva import index_sets, load_hallmark, load_tcga_log2, random_sets
 from sigscore.scoring.methods import IndexedSet, plage
 
 pytestmark = pytest.mark.r
@@ -23,19 +23,15 @@ def _random() -> pd.DataFrame:
     )
 
 
-@pytest.fixture(scope="module")
-def r_results():
+def r_case():
+    """Matrices, set groups and R jobs for the ``r_results`` fixture (conftest.py)."""
     tcga, hallmark, rand = load_tcga_log2(), load_hallmark(), _random()
     rsets = random_sets(rand.columns, [3, 25, 80], np.random.default_rng(5))
-    r = run_r_gsva(
-        {"tcga": tcga, "rand": rand},
-        {**hallmark, **rsets},
-        {
-            "tcga": {"matrix": "tcga", "method": "plage"},
-            "rand": {"matrix": "rand", "method": "plage"},
-        },
-    )
-    return {"r": r, "tcga": tcga, "hallmark": hallmark, "rand": rand, "rsets": rsets}
+    jobs = {
+        "tcga": {"matrix": "tcga", "method": "plage"},
+        "rand": {"matrix": "rand", "method": "plage"},
+    }
+    return {"tcga": tcga, "rand": rand}, {"hallmark": hallmark, "rsets": rsets}, jobs
 
 
 @pytest.mark.parametrize("key,sets_key", [("tcga", "hallmark"), ("rand", "rsets")])

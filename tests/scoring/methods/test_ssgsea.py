@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
-from _r_gsva import index_sets, load_hallmark, load_tcga_log2, random_sets, run_r_gsva
+from _r_gsva import index_sets, load_hallmark, load_tcga_log2, max_abs_diff, random_sets
 from sigscore.scoring.methods import IndexedSet, get_method, ssgsea
 
 RNG_SEED = 20240503
@@ -29,37 +29,26 @@ def _score(X, sets, **params) -> np.ndarray:
     return spec.finalize(spec.run(X, sets, **p), **p)
 
 
-@pytest.fixture(scope="module")
-def r_results():
-    tcga = load_tcga_log2()
-    hallmark = load_hallmark()
-    ties = _ties_matrix()
+def r_case():
+    """Matrices, set groups and R jobs for the ``r_results`` fixture (conftest.py)."""
+    tcga, hallmark, ties = load_tcga_log2(), load_hallmark(), _ties_matrix()
     rsets = random_sets(ties.columns, [5, 12, 30, 60, 150], np.random.default_rng(1))
-    r = run_r_gsva(
-        {"tcga": tcga, "ties": ties},
-        {**hallmark, **rsets},
-        {
-            "tcga": {"matrix": "tcga", "method": "ssgsea"},
-            "ties": {"matrix": "ties", "method": "ssgsea"},
-            "ties_raw": {"matrix": "ties", "method": "ssgsea", "ssgsea_norm": False},
-        },
-    )
-    return {"tcga": tcga, "hallmark": hallmark, "ties": ties, "rsets": rsets, "r": r}
-
-
-def _max_diff(ours: np.ndarray, frame: pd.DataFrame, data: pd.DataFrame, sets) -> float:
-    ref = frame.loc[data.index, [s.name for s in sets]].to_numpy()
-    return float(np.max(np.abs(ours - ref)))
+    jobs = {
+        "tcga": {"matrix": "tcga", "method": "ssgsea"},
+        "ties": {"matrix": "ties", "method": "ssgsea"},
+        "ties_raw": {"matrix": "ties", "method": "ssgsea", "ssgsea_norm": False},
+    }
+    return {"tcga": tcga, "ties": ties}, {"hallmark": hallmark, "rsets": rsets}, jobs
 
 
 def test_parity_tcga_hallmark(r_results):
     data, hallmark = r_results["tcga"], r_results["hallmark"]
     sets = index_sets(data.columns, hallmark)
     ours = _score(data.to_numpy(), sets, r_compat=True, normalize=True)
-    assert _max_diff(ours, r_results["r"]["tcga"], data, sets) <= 1e-6
+    assert max_abs_diff(ours, r_results["r"]["tcga"], data, sets) <= 1e-6
     # the default (exact average ranks) differs here: TPM has many zeros, i.e. tied ranks
     default = _score(data.to_numpy(), sets, normalize=True)
-    assert _max_diff(default, r_results["r"]["tcga"], data, sets) > 1e-6
+    assert max_abs_diff(default, r_results["r"]["tcga"], data, sets) > 1e-6
 
 
 @pytest.mark.parametrize("normalize,key", [(True, "ties"), (False, "ties_raw")])
@@ -67,7 +56,7 @@ def test_parity_integer_ties(r_results, normalize, key):
     data = r_results["ties"]
     sets = index_sets(data.columns, r_results["rsets"])
     ours = _score(data.to_numpy(), sets, r_compat=True, normalize=normalize)
-    assert _max_diff(ours, r_results["r"][key], data, sets) <= 1e-6
+    assert max_abs_diff(ours, r_results["r"][key], data, sets) <= 1e-6
 
 
 def _walk_reference(x: np.ndarray, members: np.ndarray, alpha: float) -> float:

@@ -10,17 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _rank_properties import assert_rank_method_properties, problems
-from _sc_support import celltypist_parity_case, indexed_sets
+from _sc_support import indexed_sets
 from sigscore.errors import UsageError
 from sigscore.scoring.methods import get_method
 from sigscore.scoring.methods._base import IndexedSet
 from sigscore.scoring.methods.ucell import run
-
-
-@pytest.fixture(scope="module")
-def cells():
-    """The real 559-cell matrix, normalised as a user would (normalize_total + log1p), CSR."""
-    return celltypist_parity_case()
 
 
 def test_parity_with_pyucell(cells) -> None:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from _r_gsva import index_sets, load_hallmark, load_tcga_log2, random_sets, run_r_gsva
+from _r_gsva import index_sets, load_hallmark, load_tcga_log2, max_abs_diff, random_sets
 from sigscore.scoring.methods import GeneStats, IndexedSet, zscore
 
 pytestmark = pytest.mark.r
@@ -22,20 +22,16 @@ def _random() -> pd.DataFrame:
     )
 
 
-@pytest.fixture(scope="module")
-def r_results():
+def r_case():
+    """Matrices, set groups and R jobs for the ``r_results`` fixture (conftest.py)."""
     tcga, hallmark, rand = load_tcga_log2(), load_hallmark(), _random()
     rsets = random_sets(rand.columns, [4, 20, 75], np.random.default_rng(3))
     rsets["SET_CONST"] = ["G5", *rsets["SET0"]]
-    r = run_r_gsva(
-        {"tcga": tcga, "rand": rand},
-        {**hallmark, **rsets},
-        {
-            "tcga": {"matrix": "tcga", "method": "zscore"},
-            "rand": {"matrix": "rand", "method": "zscore"},
-        },
-    )
-    return {"r": r, "tcga": tcga, "hallmark": hallmark, "rand": rand, "rsets": rsets}
+    jobs = {
+        "tcga": {"matrix": "tcga", "method": "zscore"},
+        "rand": {"matrix": "rand", "method": "zscore"},
+    }
+    return {"tcga": tcga, "rand": rand}, {"hallmark": hallmark, "rsets": rsets}, jobs
 
 
 @pytest.mark.parametrize("key,sets_key", [("tcga", "hallmark"), ("rand", "rsets")])
@@ -43,8 +39,7 @@ def test_parity(r_results, key, sets_key):
     data = r_results[key]
     sets = index_sets(data.columns, r_results[sets_key])
     ours = zscore.run(data.to_numpy(), sets)
-    ref = r_results["r"][key].loc[data.index, [s.name for s in sets]].to_numpy()
-    assert float(np.max(np.abs(ours - ref))) <= 1e-6
+    assert max_abs_diff(ours, r_results["r"][key], data, sets) <= 1e-6
 
 
 def test_hand_computed_and_weights():
