@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 from _r_gsva import index_sets, load_hallmark, load_tcga_log2, random_sets
 from sigscore.scoring.methods import IndexedSet, plage
@@ -54,25 +53,3 @@ def test_sign_follows_the_set_mean():
         np.testing.assert_allclose(np.linalg.norm(scores[:, j]), 1.0)
     # flipping every gene of a set flips its score (it follows the genes' direction)
     np.testing.assert_allclose(plage.run(-data, sets), -scores, atol=1e-12)
-
-
-def test_directional_permutation_sparse():
-    data = _random().to_numpy()
-    up, down = np.arange(0, 30), np.arange(120, 140)
-    u = plage.run(data, [IndexedSet("u", up)])[:, 0]
-    d = plage.run(data, [IndexedSet("d", down)])[:, 0]
-    np.testing.assert_array_equal(
-        plage.run(data, [IndexedSet("u", up, np.zeros(0, np.int64))])[:, 0], u
-    )
-    np.testing.assert_allclose(plage.run(data, [IndexedSet("ud", up, down)])[:, 0], u - d)
-    np.testing.assert_allclose(
-        plage.run(data, [IndexedSet("d", np.zeros(0, np.int64), down)])[:, 0], -d
-    )
-    sets = [IndexedSet("a", up), IndexedSet("ab", up, down)]
-    base = plage.run(data, sets)
-    perm = np.random.default_rng(1).permutation(data.shape[1])
-    inverse = np.argsort(perm)
-    moved = [IndexedSet(s.name, inverse[s.up], inverse[s.down]) for s in sets]
-    np.testing.assert_allclose(plage.run(data[:, perm], moved), base, atol=1e-10)
-    np.testing.assert_array_equal(plage.run(data, sets[::-1]), base[:, ::-1])
-    np.testing.assert_allclose(plage.run(sp.csr_matrix(data), sets), base, atol=1e-12)

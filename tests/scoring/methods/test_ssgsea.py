@@ -94,47 +94,6 @@ def test_default_equals_r_compat_without_ties():
     np.testing.assert_allclose(ssgsea.run(X, sets), ssgsea.run(X, sets, r_compat=True), atol=1e-12)
 
 
-def test_sample_independent_without_normalisation(r_results):
-    data = r_results["tcga"]
-    sets = index_sets(data.columns, r_results["hallmark"])[:10]
-    X = data.to_numpy()
-    batch = _score(X, sets)
-    for i in (0, 7):
-        alone = _score(X[i : i + 1], sets)
-        np.testing.assert_allclose(alone[0], batch[i], rtol=1e-12, atol=0)
-    # ... whereas normalize=True depends on the batch
-    normed = _score(X, sets, normalize=True)
-    assert not np.allclose(_score(X[:3], sets, normalize=True), normed[:3])
-
-
-def test_gene_and_set_permutation_invariance():
-    data = _ties_matrix()
-    X = data.to_numpy()
-    rng = np.random.default_rng(11)
-    sets = [IndexedSet(f"s{k}", np.sort(rng.choice(400, k, replace=False))) for k in (4, 25, 80)]
-    base = ssgsea.run(X, sets)
-    perm = rng.permutation(400)
-    inverse = np.argsort(perm)  # new column of old gene g
-    moved = [IndexedSet(s.name, np.sort(inverse[s.up])) for s in sets]
-    np.testing.assert_allclose(ssgsea.run(X[:, perm], moved), base, atol=1e-12)
-    np.testing.assert_allclose(ssgsea.run(X, sets[::-1]), base[:, ::-1], atol=0)
-
-
-def test_directional_sets():
-    rng = np.random.default_rng(5)
-    X = rng.integers(0, 9, size=(12, 200)).astype(float)
-    up, down = np.arange(0, 30), np.arange(100, 120)
-    u = ssgsea.run(X, [IndexedSet("u", up)])[:, 0]
-    d = ssgsea.run(X, [IndexedSet("d", down)])[:, 0]
-    empty_down = ssgsea.run(X, [IndexedSet("u", up, np.zeros(0, np.int64))])[:, 0]
-    np.testing.assert_array_equal(empty_down, u)
-    both = ssgsea.run(X, [IndexedSet("ud", up, down)])[:, 0]
-    np.testing.assert_allclose(both, u - d, atol=1e-12)
-    assert (both < 0).any() or (u - d >= 0).all()  # never clipped
-    only_down = ssgsea.run(X, [IndexedSet("d-", np.zeros(0, np.int64), down)])[:, 0]
-    np.testing.assert_allclose(only_down, -d, atol=1e-12)
-
-
 def test_sparse_equals_dense():
     rng = np.random.default_rng(9)
     dense = rng.poisson(0.4, size=(30, 250)).astype(float)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 from _r_gsva import index_sets, load_hallmark, load_tcga_log2, max_abs_diff, random_sets
 from sigscore.scoring.methods import GeneStats, IndexedSet, zscore
@@ -64,28 +63,6 @@ def test_reference_gene_stats_make_it_rowwise(r_results):
         np.testing.assert_allclose(
             zscore.run(data[i : i + 1], sets, gene_stats=stats)[0], batch[i], atol=1e-12
         )
-
-
-def test_directional_permutation_sparse():
-    data = _random().to_numpy()
-    up, down = np.arange(10, 40), np.arange(100, 110)
-    u = zscore.run(data, [IndexedSet("u", up)])[:, 0]
-    d = zscore.run(data, [IndexedSet("d", down)])[:, 0]
-    np.testing.assert_array_equal(
-        zscore.run(data, [IndexedSet("u", up, np.zeros(0, np.int64))])[:, 0], u
-    )
-    np.testing.assert_allclose(zscore.run(data, [IndexedSet("ud", up, down)])[:, 0], u - d)
-    np.testing.assert_allclose(
-        zscore.run(data, [IndexedSet("d", np.zeros(0, np.int64), down)])[:, 0], -d
-    )
-    sets = [IndexedSet("a", up), IndexedSet("b", down), IndexedSet("ab", up, down)]
-    base = zscore.run(data, sets)
-    perm = np.random.default_rng(0).permutation(data.shape[1])
-    inverse = np.argsort(perm)
-    moved = [IndexedSet(s.name, inverse[s.up], inverse[s.down]) for s in sets]
-    np.testing.assert_allclose(zscore.run(data[:, perm], moved), base, atol=1e-12)
-    np.testing.assert_array_equal(zscore.run(data, sets[::-1]), base[:, ::-1])
-    np.testing.assert_allclose(zscore.run(sp.csr_matrix(data), sets), base, atol=1e-12)
 
 
 def test_constant_genes_leave_the_set():
