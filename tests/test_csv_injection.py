@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 import sigscore
-from sigscore.csv_safety import FORMULA_PREFIXES, csv_safe_frame, neutralise_cell
 from sigscore.io import read_matrix
+from sigscore.io.csv_safety import FORMULA_PREFIXES, csv_safe_frame, neutralise_cell
 
 #: sample names a spreadsheet would run as formulas (tab and carriage return, which no
 #: expression file can carry at the start of a name, are in the unit tests), and ones it

@@ -1,4 +1,4 @@
-"""CSV/TSV formula-injection guard, shared by the CLI and the HTTP service.
+"""CSV/TSV formula-injection guard of :mod:`sigscore.io.results` (CLI and service alike).
 
 Spreadsheet programs run a cell that starts with ``=``, ``+``, ``-`` or ``@`` (and some also
 one that starts with a tab or carriage return) as a formula, so a sample named
