@@ -19,7 +19,7 @@ import yaml
 
 from ..errors import SignatureError, UsageError
 from ..genes.coverage import CoveragePolicy
-from ..scoring.methods import METHOD_NAMES  # the registry's names only; method modules load lazily
+from ..scoring.methods import METHOD_NAMES, get_method  # method modules load when used
 from ..signatures.load import load_signatures, shipped_signatures_dir
 from ..signatures.model import INDEX_SCHEMA, TIERS, SignatureSet
 from ..signatures.yamlio import Where, line_of, load_yaml_documents, located_error
@@ -176,6 +176,10 @@ def _parse(doc: Any, where: Where) -> IndexDefinition:
         raise located_error(
             "method_params must be a mapping", where.at(line_of(doc, "method_params"))
         )
+    try:  # the registry's parameters of the method, found here with the line, not at scoring
+        get_method(method).params(**params)
+    except UsageError as exc:
+        raise located_error(exc.message, where.at(line_of(doc, "method_params"))) from None
     raw_modules = doc["modules"]
     if not isinstance(raw_modules, list):
         raise located_error(
