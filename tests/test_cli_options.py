@@ -98,3 +98,35 @@ def test_reader_advice_is_spelled_for_the_caller(tmp_path) -> None:
     one_gene.write_text("sample,STAT3\na,1\nb,2\n")
     r = runner.invoke(app, ["score", str(one_gene), "--genes-axis", "columns"])
     assert r.exit_code == 3 and "(--genes-axis)" in r.stderr, r.stderr
+
+
+def test_method_help_is_built_from_the_registry(tmp_path, monkeypatch) -> None:
+    """--method help lists the registry's methods (default first) and groups them by the
+    scale each expects; built when help is shown and kept in the per-user cache."""
+    from sigscore.scoring import DEFAULT_METHOD
+    from sigscore.scoring.methods import available_methods
+    from sigscore.scoring.prepare import SCALE_EXPECTED
+
+    monkeypatch.setenv("SIGSCORE_CACHE_DIR", str(tmp_path))
+    names = list(available_methods())
+    for command in (["score"], ["index"], ["report"], ["reference", "build"]):
+        r = runner.invoke(app, [*command, "--help"], terminal_width=2000)
+        assert r.exit_code == 0, r.output
+        text = " ".join(r.stdout.split())
+        listed = text.split("scoring method: ", 1)[1].split(". Input scale: ", 1)[0]
+        assert listed.split(", ") == [
+            f"{DEFAULT_METHOD} (default)",
+            *(n for n in names if n != DEFAULT_METHOD),
+        ]
+        scales = text.split(". Input scale: ", 1)[1]
+        ranked = scales.split(" rank values within each sample", 1)[0].replace(" and ", ", ")
+        logged = scales.split("(TPM, counts or log); ", 1)[1].split(" expect log-scale", 1)[0]
+        for name in names:
+            rank = SCALE_EXPECTED[name].startswith("any scale")
+            assert (name in ranked.split(", ")) == rank
+            assert (name in logged.replace(" and ", ", ").split(", ")) == (not rank)
+        assert "gsva takes raw counts with -p kcdf=poisson" in text
+    assert len(list(tmp_path.glob("method-help-*.pickle"))) == 1
+    cached = runner.invoke(app, ["score", "--help"], terminal_width=2000).stdout
+    monkeypatch.setenv("SIGSCORE_CACHE_DIR", "off")  # built afresh: the same text
+    assert runner.invoke(app, ["score", "--help"], terminal_width=2000).stdout == cached

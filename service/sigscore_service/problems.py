@@ -7,7 +7,6 @@ of a :class:`~sigscore.errors.CoverageError`) is added as extension members.
 
 from __future__ import annotations
 
-import json
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -18,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from sigscore.errors import SigscoreError
+from sigscore.io.results import json_safe
 
 PROBLEM_TYPE = "https://sigscore.invalid/problems/"
 log = logging.getLogger("sigscore_service")
@@ -50,10 +50,6 @@ def _slug(status: int) -> str:
         return "error"
 
 
-def _jsonable(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, default=str, allow_nan=False)) if obj else obj
-
-
 def problem_response(
     status: int,
     detail: str,
@@ -77,7 +73,7 @@ def problem_response(
             body["request_id"] = rid
     for k, v in extra.items():
         if k not in body and v is not None:
-            body[k] = _jsonable(v)
+            body[k] = json_safe(v)  # NaN → null, numpy → Python, other objects → text
     return JSONResponse(
         body, status_code=status, headers=headers, media_type="application/problem+json"
     )
@@ -100,10 +96,7 @@ def error_to_problem(exc: SigscoreError) -> dict[str, Any]:
         "InputError": "malformed-input",
     }.get(type(exc).__name__, "input")
     detail = exc.detail if isinstance(exc.detail, dict) else {}
-    try:
-        extra = json.loads(json.dumps(detail, default=str))
-    except ValueError:  # NaN in a coverage table: keep it valid JSON
-        extra = json.loads(json.dumps(detail, default=str).replace("NaN", "null"))
+    extra = json_safe(detail)  # NaN in a coverage table → null, value by value
     # advice names form fields (genes_axis=rows), not Python keywords or CLI flags
     detail_text = exc.message_for("http")
     return {"status": int(exc.http_status), "kind": kind, "detail": detail_text, "extra": extra}

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
-import math
 import os
 import re
 import signal
@@ -77,65 +75,6 @@ def _progress(result_dir: Path, stage: str, fraction: float) -> None:
     tmp = result_dir / ".progress.tmp"
     tmp.write_text(json.dumps({"stage": stage, "fraction": fraction}))
     os.replace(tmp, result_dir / "progress.json")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _cell(v: Any) -> Any:
-    if isinstance(v, float | int) and not isinstance(v, bool):
-        f = float(v)
-        return None if math.isnan(f) or math.isinf(f) else f
-    if v is None:
-        return None
-    if hasattr(v, "item"):
-        return _cell(v.item())
-    if isinstance(v, list | tuple):
-        return [_cell(x) for x in v]
-    return v if isinstance(v, str | bool) else str(v)
-
-
-def frame_to_document(df: Any, kind: str) -> dict[str, Any]:
-    """Result table → JSON-safe dict (NaN → null; floats keep every bit)."""
-    meta = df.attrs.get("sigscore", {}) if hasattr(df, "attrs") else {}
-    columns = [str(c) for c in df.columns]
-    rows = []
-    for name, values in zip(df.index, df.itertuples(index=False, name=None), strict=True):
-        rec: dict[str, Any] = {"sample": str(name)}
-        rec.update({c: _cell(v) for c, v in zip(columns, values, strict=True)})
-        rows.append(rec)
-    return {
-        "kind": kind,
-        "n_obs": len(rows),
-        "columns": columns,
-        "rows": rows,
-        "coverage": _json_safe(meta.get("coverage") or []),
-        "manifest": _json_safe(meta.get("manifest") or {}),
-    }
-
-
-def _json_safe(obj: Any) -> Any:
-    """Manifest/coverage → JSON types: NaN/Inf → None, numpy scalars → Python, rest → str.
-
-    Done value by value: a text replace of ``NaN`` in the dumped JSON would also rewrite
-    sample, gene or file names that contain it.
-    """
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, str | bool | int):
-        return obj
-    if hasattr(obj, "item"):
-        return _json_safe(obj.item())
-    return str(obj)
 
 
 @functools.cache
@@ -191,8 +130,8 @@ class _Scrub:
 
 
 def _compute(task: dict[str, Any], result_dir: Path) -> tuple[Any, str]:
-    import sigscore.scoring as scoring
-    from sigscore.errors import InputError, UsageError
+    from sigscore.errors import InputError
+    from sigscore.index.options import score_or_index
     from sigscore.io import read_matrix
 
     opts = task.get("options", {})
@@ -222,56 +161,36 @@ def _compute(task: dict[str, Any], result_dir: Path) -> tuple[Any, str]:
         raise TooLargeForSync(n_cells)
     _progress(result_dir, "scoring", 0.3)
     expr = dask_handoff.place(expr, task)  # row blocks to a Dask cluster, when one is set
-    kw: dict[str, Any] = dict(opts.get("params") or {})
-    if opts.get("id_type"):
-        kw["id_type"] = opts["id_type"]
-    if opts.get("min_genes") is not None:
-        kw["coverage_policy"] = {"min_genes": int(opts["min_genes"])}
-    if opts.get("tier") and opts["tier"] != "extended":
-        kw["tier"] = opts["tier"]
-    sigs = files.get("signatures")
-    kw["progress"] = False
-    if opts.get("index"):
-        from sigscore.index import resistance_index
-
-        df = resistance_index(
-            expr,
-            signatures=sigs,
-            method=opts.get("method"),
-            reference=files.get("reference"),
-            definition=files.get("definition"),
-            **kw,
-        )
-        kind = "index"
-    else:
-        if files.get("definition") or files.get("reference"):
-            raise UsageError("definition and reference apply to the index; set index=true")
-        df = scoring.score(expr, sigs, opts.get("method") or scoring.DEFAULT_METHOD, **kw)
-        kind = "scores"
+    kind = "index" if opts.get("index") else "scores"
+    df = score_or_index(  # the CLI's translation of the same options
+        expr,
+        index=kind == "index",
+        signatures=files.get("signatures"),
+        method=opts.get("method"),
+        reference=files.get("reference"),
+        definition=files.get("definition"),
+        params=opts.get("params"),
+        tier=opts.get("tier"),
+        id_type=opts.get("id_type"),
+        min_genes=opts.get("min_genes"),
+        progress=False,
+    )
     return df, kind
 
 
 def _write(
     df: Any, kind: str, result_dir: Path, meta_extra: dict[str, Any], report: bool = True
 ) -> dict[str, Any]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from sigscore.io.results import result_document, write_table
 
-    from sigscore.csv_safety import csv_safe_frame
-
-    doc = frame_to_document(df, kind)
+    doc = result_document(df, kind)
     doc["manifest"].update(meta_extra)
     (result_dir / "result.json").write_text(json.dumps(doc))
     plain = df.copy()
-    plain.attrs = {}
     plain.index.name = plain.index.name or "sample"
-    csv_safe_frame(plain).to_csv(result_dir / "result.csv")  # the CLI's formula guard
-    table = pa.Table.from_pandas(plain)
-    md = dict(table.schema.metadata or {})
-    md[b"sigscore"] = json.dumps(
-        {"manifest": doc["manifest"], "coverage": doc["coverage"]}
-    ).encode()
-    pq.write_table(table.replace_schema_metadata(md), result_dir / "result.parquet")
+    write_table(plain, result_dir / "result.csv")  # the CLI's writer and formula guard
+    meta = {"manifest": doc["manifest"], "coverage": doc["coverage"]}
+    write_table(plain, result_dir / "result.parquet", meta)
     formats = ["json", "csv", "parquet"]
     if report and _write_report(df, result_dir):
         formats.append("html")
@@ -306,6 +225,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     (or ``{"ok": False, "too_large_for_sync": True, "n_cells": n}``). Never raises: whatever
     fails, the answer is plain picklable data with no server path in it."""
     from sigscore.errors import SigscoreError
+    from sigscore.io.checksum import file_sha256
 
     from .problems import error_to_problem
 
@@ -327,7 +247,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             meta.setdefault("manifest", {})
             df.attrs["sigscore"] = meta
             extra = {
-                "input_sha256": _sha256(Path(task["files"]["file"])),
+                "input_sha256": file_sha256(task["files"]["file"]),
                 "input_name": scrub.shown["file"],
             }
             out = _write(df, kind, result_dir, extra, task.get("report", True))

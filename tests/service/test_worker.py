@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from sigscore_service.worker import frame_to_document
+from sigscore.io.results import result_document
 
 
 def test_result_document_nulls_missing_values_but_keeps_names_containing_nan() -> None:
@@ -17,7 +17,7 @@ def test_result_document_nulls_missing_values_but_keeps_names_containing_nan() -
         "manifest": {"input": {"source": "NaNog.csv"}, "x": float("nan"), "n": np.int64(3)},
         "coverage": [{"module": "NaN_module", "fraction": np.float64(0.5), "f": np.inf}],
     }
-    doc = frame_to_document(df, "scores")
+    doc = result_document(df, "scores")  # the service's result.json, written by the library
     json.dumps(doc, allow_nan=False)  # strict JSON: no NaN/Infinity tokens left
     assert [r["sample"] for r in doc["rows"]] == ["NaN_ctrl", "s2"]
     assert doc["columns"] == ["NaN_module"]

@@ -3,12 +3,12 @@ signature modules."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from sigscore.io.results import json_safe
 from sigscore.scoring.methods import available_methods
 from sigscore.signatures import SignatureSet, load_signatures
 
@@ -19,7 +19,7 @@ from .openapi import problem_responses
 
 TIERS = ("core", "extended")
 
-router = APIRouter(tags=["reference"])
+router = APIRouter(prefix="/v1", tags=["reference"])
 
 Tier = Annotated[str, Query(pattern="^(core|extended)$")]
 
@@ -46,7 +46,7 @@ def methods() -> list[MethodInfo]:
             name=spec.name,
             summary=spec.summary,
             reference=spec.reference,
-            defaults=json.loads(json.dumps(dict(spec.defaults), default=str)),
+            defaults=json_safe(dict(spec.defaults)),
             sample_independent=bool(spec.sample_independent),
         )
         for spec in available_methods().values()
@@ -96,4 +96,4 @@ def signature(
     )
     if wants_gmt:
         return PlainTextResponse(s.subset([name]).to_gmt())
-    return JSONResponse(json.loads(json.dumps(s[name].to_dict(), default=str)))
+    return JSONResponse(json_safe(s[name].to_dict()))
