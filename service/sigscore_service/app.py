@@ -78,10 +78,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_edges(app)
 
     app.include_router(operations.router)
+    # the /v1 routers carry their prefix themselves: FastAPI (>= 0.137) puts the route as
+    # defined in scope["route"], and /metrics labels requests by its path
     for router in (reference.router, scoring.router, jobs.router):
         app.include_router(
             router,
-            prefix="/v1",
             dependencies=[Depends(require_api_key)],
             responses=openapi.problem_responses(401, 403, 422),
         )

@@ -42,16 +42,27 @@ def test_health_ready_metrics(server: Server) -> None:
         assert ready == {"status": "ready", "job_store": True, "workers": True}
         r = c.get("/healthz", headers={"X-Request-ID": "abc-123"})
         assert r.headers["x-request-id"] == "abc-123"
+        assert c.get("/v1/methods").status_code == 200
+        assert c.get("/v1/jobs/" + "0" * 32).status_code == 404
         text = c.get("/metrics").text
         assert "sigscore_http_requests_total" in text and 'sigscore_jobs{state="queued"}' in text
+        # requests are labelled by their route's full template (never the raw path)
+        for label in ('method="GET",route="/v1/methods",status="200"',
+                      'method="GET",route="/v1/jobs/{job_id}",status="404"'):  # fmt: skip
+            assert f"sigscore_http_requests_total{{{label}}}" in text, label
 
 
 def test_methods_and_signatures(server: Server) -> None:
-    from sigscore.scoring.methods import METHOD_NAMES
+    from sigscore.scoring.methods import METHOD_NAMES, available_methods
     from sigscore.signatures import load_signatures
 
     with httpx.Client(base_url=server.url, timeout=120) as c:
-        assert [m["name"] for m in c.get("/v1/methods").json()] == list(METHOD_NAMES)
+        methods = c.get("/v1/methods").json()
+        assert [m["name"] for m in methods] == list(METHOD_NAMES)
+        for got, spec in zip(methods, available_methods().values(), strict=True):
+            assert got == {"name": spec.name, "summary": spec.summary,
+                           "reference": spec.reference, "defaults": dict(spec.defaults),
+                           "sample_independent": spec.sample_independent}, got  # fmt: skip
         core = load_signatures("core")
         body = c.get("/v1/signatures", params={"tier": "core"}).json()
         assert body["content_hash"] == core.content_hash

@@ -51,7 +51,7 @@ async def get_signature_cache(request: Request) -> dict[str, SignatureSet]:
 
 
 async def current_dispatcher(request: Request) -> Dispatcher | None:
-    """This process's dispatcher, or None before the lifespan started it / after it stopped."""
+    """This process's dispatcher (None until the lifespan has started it)."""
     return request.app.state.dispatcher
 
 

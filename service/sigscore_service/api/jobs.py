@@ -29,7 +29,7 @@ from .intake import parse_request
 from .openapi import RESULT_CONTENT, SCORE_BODY, problem_responses
 from .results import job_info, result_response, wanted_format
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 def _visible_job(store: JobStore, caller: Caller, job_id: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from .intake import parse_request, worker_task
 from .openapi import RESULT_CONTENT, SCORE_BODY, problem_responses
 from .results import result_response, wanted_format
 
-router = APIRouter(tags=["scoring"])
+router = APIRouter(prefix="/v1", tags=["scoring"])
 
 
 def _too_large_for_sync(what: str, **limit: int) -> Problem:
