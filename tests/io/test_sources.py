@@ -254,9 +254,12 @@ _CHILD = textwrap.dedent(
     from sigscore.genes import gene_table
     from sigscore.scoring.methods import IndexedSet, get_method
     gene_table()
+    from sigscore.scoring.methods._ranks import SMALL_CELLS
     # compile the kernels first (a cold numba cache costs ~100 MB of LLVM memory, which is
-    # not what this test measures), then reset the high-water mark (Linux clear_refs "5")
-    get_method("singscore").run(sp.csr_matrix(np.ones((2, 5))), [IndexedSet("w", np.array([0, 1]))])
+    # not what this test measures; an input over SMALL_CELLS takes the numba path), then
+    # reset the high-water mark (Linux clear_refs "5")
+    warm = sp.csr_matrix((1, SMALL_CELLS + 1))
+    get_method("singscore").run(warm, [IndexedSet("w", np.array([0, 1]))])
     with open("/proc/self/clear_refs", "w") as fh:
         fh.write("5")
     base = hwm()

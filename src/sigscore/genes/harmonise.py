@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -10,15 +11,14 @@ from typing import TYPE_CHECKING, Literal
 
 from ..errors import UsageError
 from .table import (
-    DIGITS_RE,
-    ENSEMBL_GENE_RE,
     ID_TYPE_CHOICES,
     RENAMED_HOW,
-    SYMBOL_ENTREZ_RE,
     UNRESOLVED,
     IdType,
-    Resolved,
     gene_table,
+    is_digits,
+    is_ensembl,
+    is_symbol_entrez,
 )
 
 if TYPE_CHECKING:  # pandas is imported by to_frame, not with this module
@@ -93,11 +93,11 @@ def detect_id_type(names: Sequence[str]) -> IdType:
     votes = {"ensembl": 0, "entrez": 0, "symbol_entrez": 0, "symbol": 0}
     others: list[str] = []
     for n in sample:
-        if ENSEMBL_GENE_RE.match(n):
+        if is_ensembl(n):
             votes["ensembl"] += 1
-        elif SYMBOL_ENTREZ_RE.match(n):
+        elif is_symbol_entrez(n):
             votes["symbol_entrez"] += 1
-        elif DIGITS_RE.match(n):
+        elif is_digits(n):
             votes["entrez"] += 1
         else:
             votes["symbol"] += 1
@@ -118,33 +118,45 @@ def detect_id_type(names: Sequence[str]) -> IdType:
 def harmonise(names: Sequence[str], id_type: IdType | Literal["auto"] = "auto") -> Harmonised:
     """Map each name to an approved human symbol (rules in the module docstring).
 
-    Order and duplicates are preserved; each distinct name is resolved once. ``exact`` keeps
-    every name as given (how ``"exact"``), with no lookup.
+    Order and duplicates are preserved; each distinct name is resolved once per process (the
+    table remembers it), and the last few results are kept whole, so harmonising the same
+    genes again (bulk scoring of one matrix) costs a lookup. ``exact`` keeps every name as
+    given (how ``"exact"``), with no lookup.
     """
     id_type = check_id_type(id_type)
     if id_type == "exact":
         queries = tuple(str(n) for n in names)
         return Harmonised(queries, queries, ("exact",) * len(queries), "exact", forced=True)
-    queries = tuple(_clean(names))
+    return _harmonise(tuple(_clean(names)), id_type)
+
+
+_RECENT = 8  # whole results kept: a few matrices scored repeatedly in one process
+
+
+@functools.lru_cache(maxsize=_RECENT)
+def _harmonise(queries: tuple[str, ...], id_type: str) -> Harmonised:
+    # Harmonised is frozen (tuples, read-only mappings), so one result can be shared.
     forced = id_type != "auto"
     used = id_type if forced else detect_id_type(queries)
     t = gene_table()
-    cache: dict[str, Resolved] = {}
-    for q in queries:
-        if q not in cache:
-            cache[q] = t.resolve(q, used, fallback=not forced) if q else UNRESOLVED
-    ambiguous = {q: r[2] for q, r in cache.items() if r[0] is None and r[2]}
+    memo = t.memo(used, not forced)
+    resolve = t.resolve
+    for q in set(queries).difference(memo):
+        memo[q] = resolve(q, used, fallback=not forced) if q else UNRESOLVED
+    results = [memo[q] for q in queries]
+    ambiguous = {q: r[2] for q, r in zip(queries, results, strict=True) if r[0] is None and r[2]}
     mismatched: dict[str, str] = {}
     if forced:  # names of another type: say what they are instead of matching them silently
-        for q, r in cache.items():
-            if q and r[0] is None and not r[2]:
-                other = t.resolve_any(q)[0]
-                if other is not None:
-                    mismatched[q] = other
+        unmatched = {q for q, r in zip(queries, results, strict=True) if q and r[0] is None}
+        for q in unmatched.difference(ambiguous):
+            other = t.resolve_any(q)[0]
+            if other is not None:
+                mismatched[q] = other
+        mismatched = {q: mismatched[q] for q in dict.fromkeys(queries) if q in mismatched}
     return Harmonised(
         queries=queries,
-        symbols=tuple(cache[q][0] for q in queries),
-        how=tuple(cache[q][1] for q in queries),
+        symbols=tuple(r[0] for r in results),
+        how=tuple(r[1] for r in results),
         id_type=used,
         ambiguous=MappingProxyType(ambiguous),
         mismatched=MappingProxyType(mismatched),
@@ -187,7 +199,7 @@ def recognised_fraction(names: Sequence[str]) -> float:
     clean = _clean(names)
     if not clean:
         return 0.0
-    digits = [n for n in clean if DIGITS_RE.match(n)]
+    digits = [n for n in clean if is_digits(n)]
     index_like = False
     if digits and len(digits) == len(clean):
         vals = sorted(int(d) for d in digits)

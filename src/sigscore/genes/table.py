@@ -1,23 +1,23 @@
 """The packaged gene-identifier table (``data/gene_table.tsv.gz``, ``data/curated_aliases.tsv``) and its lookups.
 
-Built once per process (and kept in the disk cache) by :func:`gene_table`; the rules that
-turn a name into an approved symbol are described in :mod:`sigscore.genes`.
+Made once per process by :func:`gene_table`; each lookup is built on first use, with the
+others of its piece, and kept in the per-user disk cache. The rules that turn a name into an
+approved symbol are described in :mod:`sigscore.genes`.
 """
 
 from __future__ import annotations
 
 import functools
 import gzip
-import io
 import re
 from collections import defaultdict
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-if TYPE_CHECKING:  # pandas is imported when the table is loaded, not with this module
-    pass
+if TYPE_CHECKING:  # pandas is imported by ``frame`` and the curated table, not with this module
+    import pandas as pd
 
 
 IdType = Literal["symbol", "ensembl", "entrez", "symbol_entrez", "mouse_symbol", "exact"]
@@ -58,88 +58,202 @@ def data_path(name: str) -> Path:
     return Path(str(resources.files("sigscore.genes") / "data" / name))
 
 
+def is_ensembl(name: str) -> re.Match[str] | None:
+    """:data:`ENSEMBL_GENE_RE` match of ``name``; the prefix test first skips other names
+    cheaply (every name the pattern accepts starts with ENSG in some case)."""
+    return ENSEMBL_GENE_RE.match(name) if name[:4].upper() == "ENSG" else None
+
+
+def is_symbol_entrez(name: str) -> re.Match[str] | None:
+    """:data:`SYMBOL_ENTREZ_RE` match of ``name`` (only names holding a ``|`` can match)."""
+    return SYMBOL_ENTREZ_RE.match(name) if "|" in name else None
+
+
+def is_digits(name: str) -> bool:
+    """Whether :data:`DIGITS_RE` matches (only names starting with a digit can)."""
+    return name[:1].isdecimal() and DIGITS_RE.match(name) is not None
+
+
 Resolved = tuple[str | None, str | None, tuple[str, ...]]  # symbol, how, ambiguous candidates
 UNRESOLVED: Resolved = (None, None, ())
+
+#: Lookup attributes by the piece of the table that provides them. A piece is built (or
+#: read from the per-user cache) the first time one of its attributes is used, so a file of
+#: symbols never pays for the Ensembl, Entrez or mouse lookups.
+_PIECES: dict[str, tuple[str, ...]] = {
+    "symbol": ("symbols", "symbol_upper", "alias_upper"),
+    "normalised": ("curated", "normalised"),
+    "ensembl": ("ensembl",),
+    "entrez": ("entrez",),
+    "mouse": ("mouse", "mouse_resolved_upper", "mouse_ambiguous_upper"),
+    "mouse_names": ("mouse_upper",),
+    "protein_coding": ("protein_coding",),
+    "metadata": ("metadata",),
+}
+_PIECE_OF = {attr: piece for piece, attrs in _PIECES.items() for attr in attrs}
+#: Names resolved per (id_type, fallback) are remembered up to this many, then forgotten.
+_MEMO_MAX = 1_000_000
 
 
 class GeneTable:
     """Lookup tables over the packaged gene table; build once per process via :func:`gene_table`.
 
-    Attributes are plain dicts filled in ``__init__`` and never changed afterwards.
+    Each lookup is a plain dict or set attribute, built on first use together with the other
+    lookups of its piece (``_PIECES``: symbols and aliases; curated and normalised names;
+    Ensembl; Entrez; mouse orthologs; mouse names; protein-coding symbols; the file's
+    header) and never changed afterwards. With ``use_cache`` each piece is kept in the
+    per-user disk cache (:mod:`sigscore._cache`), keyed by the table's content.
     """
 
-    def __init__(self, table_path: Path | None = None, curated_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        table_path: Path | None = None,
+        curated_path: Path | None = None,
+        *,
+        use_cache: bool = False,
+    ) -> None:
+        self._table_path = table_path or data_path("gene_table.tsv.gz")
+        self._curated_path = curated_path or data_path("curated_aliases.tsv")
+        self._use_cache = use_cache
+        self._columns: dict[str, list[str]] | None = None
+        self._memo: dict[tuple[str, bool], dict[str, Resolved]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        # Called only for attributes not set yet: load the piece that provides ``name``.
+        piece = _PIECE_OF.get(name) if not name.startswith("_") else None
+        if piece is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self.__dict__.update(self._load(piece))
+        return self.__dict__[name]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the parsed columns and the memo are rebuilt on demand, not pickled
+        return {k: v for k, v in self.__dict__.items() if k not in ("_columns", "_memo")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._columns = None
+        self._memo = {}
+
+    def _load(self, piece: str) -> dict[str, Any]:
+        if not self._use_cache:
+            return self._build(piece)
+        from .._cache import cached
+
+        # this module's own source too: a changed GeneTable must not load an old pickle
+        sources = [self._table_path, self._curated_path, Path(__file__)]
+        return cached(f"gene_table.{piece}", sources, lambda: self._build(piece))
+
+    def _parse(self) -> dict[str, list[str]]:
+        """The table's columns as lists of strings (``#`` header lines in ``"#"``)."""
+        if self._columns is None:
+            text = gzip.decompress(self._table_path.read_bytes()).decode()
+            lines = text.split("\n")
+            n_meta = 0
+            while n_meta < len(lines) and lines[n_meta].startswith("#"):
+                n_meta += 1
+            names = lines[n_meta].rstrip("\r").split("\t")
+            rows = [ln.rstrip("\r").split("\t") for ln in lines[n_meta + 1 :] if ln.strip()]
+            bad = next((i for i, r in enumerate(rows) if len(r) != len(names)), None)
+            if bad is not None:  # a packaging error, not a user error; say which row
+                raise RuntimeError(f"{self._table_path}: row {bad + 1} has the wrong field count")
+            cols = {n: list(c) for n, c in zip(names, zip(*rows, strict=True), strict=True)}
+            cols["#"] = [ln[1:].strip() for ln in lines[:n_meta]]
+            self._columns = cols
+        return self._columns
+
+    def _build(self, piece: str) -> dict[str, Any]:
+        """The attributes of one piece, built from the packaged files."""
+        if piece == "metadata":
+            return {"metadata": tuple(self._parse()["#"])}
+        df = self._parse()
+        symbols = df["symbol"]
+        if piece == "symbol":
+            return {
+                "symbols": frozenset(symbols),
+                "symbol_upper": _group((s.upper(), s) for s in symbols),
+                "alias_upper": _group(
+                    (a.upper(), s)
+                    for s, al in zip(symbols, df["aliases"], strict=True)
+                    if al
+                    for a in al.split("|")
+                ),
+            }
+        if piece == "normalised":
+            return self._build_normalised()
+        if piece == "ensembl":
+            pairs = zip(symbols, df["ensembl"], strict=True)
+            return {"ensembl": _group((e, s) for s, es in pairs if es for e in es.split("|"))}
+        if piece == "entrez":
+            return {"entrez": {e: s for s, e in zip(symbols, df["entrez"], strict=True) if e}}
+        if piece in ("mouse", "mouse_names"):
+            # mouse symbol -> human symbol, resolved at build time (one human per mouse symbol)
+            mouse = {
+                m: s
+                for s, ms in zip(symbols, df["mouse"], strict=True)
+                if ms
+                for m in ms.split("|")
+            }
+            ambiguous = _group(
+                (m.upper(), s)
+                for s, ms in zip(symbols, df["mouse_ambiguous"], strict=True)
+                if ms
+                for m in ms.split("|")
+            )
+            if piece == "mouse_names":  # every mouse symbol the table knows (for detection)
+                return {"mouse_upper": frozenset(ambiguous) | {m.upper() for m in mouse}}
+            return {
+                "mouse": mouse,
+                "mouse_resolved_upper": _group((m.upper(), s) for m, s in mouse.items()),
+                "mouse_ambiguous_upper": ambiguous,
+            }
+        if piece == "protein_coding":
+            pc = {s for s, t in zip(symbols, df["type"], strict=True) if t == "protein-coding"}
+            return {"protein_coding": tuple(sorted(pc))}
+        raise KeyError(piece)
+
+    def _build_normalised(self) -> dict[str, Any]:
         import pandas as pd
 
-        table_path = table_path or data_path("gene_table.tsv.gz")
-        curated_path = curated_path or data_path("curated_aliases.tsv")
-        text = gzip.decompress(table_path.read_bytes()).decode()
-        header, n_meta = [], 0
-        for line in text.splitlines():
-            if not line.startswith("#"):
-                break
-            header.append(line[1:].strip())
-            n_meta += 1
-        self.metadata: tuple[str, ...] = tuple(header)
-        df = pd.read_csv(
-            io.StringIO(text), sep="\t", skiprows=n_meta, dtype=str, keep_default_na=False
-        )
-        self.frame = df
-        symbols = df["symbol"].tolist()
-
-        self.symbols: frozenset[str] = frozenset(symbols)
-        self.symbol_upper: dict[str, tuple[str, ...]] = _group((s.upper(), s) for s in symbols)
-        self.alias_upper = _group(
-            (a.upper(), s)
-            for s, al in zip(symbols, df["aliases"], strict=True)
-            if al
-            for a in al.split("|")
-        )
-        self.ensembl = _group(
-            (e, s)
-            for s, es in zip(symbols, df["ensembl"], strict=True)
-            if es
-            for e in es.split("|")
-        )
-        self.entrez: dict[str, str] = {
-            e: s for s, e in zip(symbols, df["entrez"], strict=True) if e
-        }
-        # mouse symbol -> human symbol, resolved at build time (one human per mouse symbol)
-        self.mouse: dict[str, str] = {
-            m: s for s, ms in zip(symbols, df["mouse"], strict=True) if ms for m in ms.split("|")
-        }
-        self.mouse_resolved_upper = _group((m.upper(), s) for m, s in self.mouse.items())
-        self.mouse_ambiguous_upper = _group(
-            (m.upper(), s)
-            for s, ms in zip(symbols, df["mouse_ambiguous"], strict=True)
-            if ms
-            for m in ms.split("|")
-        )
-        # every mouse symbol the table knows, resolved or not (for detection)
-        self.mouse_upper = {**self.mouse_ambiguous_upper, **self.mouse_resolved_upper}
-        self.protein_coding: tuple[str, ...] = tuple(
-            sorted(set(df.loc[df["type"] == "protein-coding", "symbol"]))
-        )
-
-        cur = pd.read_csv(curated_path, sep="\t", comment="#", dtype=str)
-        unknown = sorted(set(cur["symbol"]) - self.symbols)
+        symbols = self.symbols
+        cur = pd.read_csv(self._curated_path, sep="\t", comment="#", dtype=str)
+        unknown = sorted(set(cur["symbol"]) - symbols)
         if unknown:  # a packaging error, not a user error; say which rows to fix
-            raise RuntimeError(f"{curated_path}: symbols not in the gene table: {unknown}")
-        self.curated: dict[str, str] = {}
+            raise RuntimeError(f"{self._curated_path}: symbols not in the gene table: {unknown}")
+        curated: dict[str, str] = {}
         for name, sym in zip(cur["name"], cur["symbol"], strict=True):
-            self.curated[normalise_name(name)] = sym
-
+            curated[normalise_name(name)] = sym
         # Normalised forms of symbols and single-gene aliases; a form shared by several genes is
         # dropped, so stripping hyphens can never pick one of two real genes.
         norm = _group(
-            [(normalise_name(s), s) for s in symbols]
+            [(normalise_name(s), s) for s in self._parse()["symbol"]]
             + [(normalise_name(a), ss[0]) for a, ss in self.alias_upper.items() if len(ss) == 1]
         )
-        self.normalised: dict[str, str] = {k: v[0] for k, v in norm.items() if len(v) == 1}
+        normalised = {k: v[0] for k, v in norm.items() if len(v) == 1}
+        return {"curated": curated, "normalised": normalised}
 
-        self.known_upper: frozenset[str] = frozenset(
-            set(self.symbol_upper) | set(self.alias_upper) | set(self.mouse_upper)
-        )
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The table as a DataFrame of strings (one row per gene; built on each call)."""
+        import pandas as pd
+
+        return pd.DataFrame({k: v for k, v in self._parse().items() if k != "#"})
+
+    @property
+    def known_upper(self) -> frozenset[str]:
+        """Every known symbol, alias and mouse symbol, upper-cased (built on each call)."""
+        return frozenset(self.symbol_upper) | frozenset(self.alias_upper) | self.mouse_upper
+
+    def memo(self, id_type: str, fallback: bool) -> dict[str, Resolved]:
+        """Names already resolved as ``id_type`` (with ``fallback``): name -> result.
+
+        Shared by every :func:`~sigscore.genes.harmonise` call in the process, so scoring
+        the same genes again resolves nothing twice; emptied when it grows past a bound.
+        """
+        memo = self._memo.setdefault((id_type, fallback), {})
+        if len(memo) > _MEMO_MAX:
+            memo.clear()
+        return memo
 
     # -- single-name resolvers; each returns (symbol, how, candidates) ------------------------
     def resolve_symbol(self, name: str) -> Resolved:
@@ -163,7 +277,7 @@ class GeneTable:
         return UNRESOLVED
 
     def resolve_ensembl(self, name: str) -> Resolved:
-        m = ENSEMBL_GENE_RE.match(name)
+        m = is_ensembl(name)
         if m is None:
             return UNRESOLVED
         hit = self.ensembl.get(m.group(1).upper(), ())
@@ -172,11 +286,11 @@ class GeneTable:
         return (None, None, hit) if hit else UNRESOLVED
 
     def resolve_entrez(self, name: str) -> Resolved:
-        sym = self.entrez.get(name.lstrip("0") or "0") if DIGITS_RE.match(name) else None
+        sym = self.entrez.get(name.lstrip("0") or "0") if is_digits(name) else None
         return (sym, "entrez", ()) if sym else UNRESOLVED
 
     def resolve_symbol_entrez(self, name: str) -> Resolved:
-        m = SYMBOL_ENTREZ_RE.match(name)
+        m = is_symbol_entrez(name)
         if m is None:
             return UNRESOLVED
         sym = self.entrez.get(m.group(2))
@@ -199,11 +313,11 @@ class GeneTable:
 
     def resolve_any(self, name: str) -> Resolved:
         """Resolve ``name`` as whatever type its pattern suggests (symbol before mouse)."""
-        if ENSEMBL_GENE_RE.match(name):
+        if is_ensembl(name):
             return self.resolve_ensembl(name)
-        if SYMBOL_ENTREZ_RE.match(name):
+        if is_symbol_entrez(name):
             return self.resolve_symbol_entrez(name)
-        if DIGITS_RE.match(name):
+        if is_digits(name):
             return self.resolve_entrez(name)
         res = self.resolve_symbol(name)
         return res if res[0] is not None or res[2] else self.resolve_mouse(name)
@@ -228,25 +342,29 @@ class GeneTable:
             return res
         # Mixed files (Ensembl rows plus spike-ins, a symbol row in a TCGA file): ENSG and
         # SYMBOL|ENTREZ patterns cannot be mistaken for anything else.
-        if id_type != "ensembl" and ENSEMBL_GENE_RE.match(name):
+        if id_type != "ensembl" and is_ensembl(name):
             return self.resolve_ensembl(name)
-        if id_type != "symbol_entrez" and SYMBOL_ENTREZ_RE.match(name):
+        if id_type != "symbol_entrez" and is_symbol_entrez(name):
             return self.resolve_symbol_entrez(name)
-        if id_type in ("ensembl", "symbol_entrez") and not DIGITS_RE.match(name):
+        if id_type in ("ensembl", "symbol_entrez") and not is_digits(name):
             return self.resolve_symbol(name)
         return res
 
     def is_known(self, name: str) -> bool:
         """Whether ``name`` is any known identifier (no normalisation, no ambiguity check)."""
-        m = ENSEMBL_GENE_RE.match(name)
+        m = is_ensembl(name)
         if m is not None:
             return m.group(1).upper() in self.ensembl
-        m = SYMBOL_ENTREZ_RE.match(name)
+        m = is_symbol_entrez(name)
         if m is not None:
-            return m.group(2) in self.entrez or m.group(1).upper() in self.known_upper
-        if DIGITS_RE.match(name):
+            return m.group(2) in self.entrez or self._known_upper(m.group(1).upper())
+        if is_digits(name):
             return name in self.entrez
-        return name.upper() in self.known_upper
+        return self._known_upper(name.upper())
+
+    def _known_upper(self, up: str) -> bool:
+        # in the order that loads the fewest pieces: most names are symbols
+        return up in self.symbol_upper or up in self.alias_upper or up in self.mouse_upper
 
 
 def _group(pairs: Iterable[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
@@ -259,13 +377,10 @@ def _group(pairs: Iterable[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
 
 @functools.cache
 def gene_table() -> GeneTable:
-    """The packaged :class:`GeneTable`, loaded on first use and cached for the process.
+    """The packaged :class:`GeneTable`, made on first use and kept for the process.
 
-    The built lookups are also kept in the per-user disk cache (:mod:`sigscore._cache`), so
-    a new process (a CLI call) loads them instead of rebuilding them.
+    Its lookups are built piece by piece as they are used, and kept in the per-user disk
+    cache (:mod:`sigscore._cache`), so a new process (a CLI call) reads only the pieces it
+    needs instead of rebuilding them.
     """
-    from .._cache import cached
-
-    # this module's own source too: a changed GeneTable class must not load an old pickle
-    sources = [data_path("gene_table.tsv.gz"), data_path("curated_aliases.tsv"), Path(__file__)]
-    return cached("gene_table", sources, GeneTable)
+    return GeneTable(use_cache=True)

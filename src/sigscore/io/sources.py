@@ -24,6 +24,7 @@ they stream past, and the error names the row and gene.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -78,18 +79,33 @@ def _to_float64(values: np.ndarray) -> np.ndarray:
     return values.astype(np.float64)
 
 
-try:  # numba is a dependency; the guard keeps this module importable in minimal installs
-    from numba import njit, prange
+def _f32_to_f64(x: np.ndarray) -> np.ndarray:
+    return _numba_kernels()[0](x)
 
-    @njit(parallel=True, cache=True)
-    def _f32_to_f64(x: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+
+def _csr_column_sums(
+    data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n_cols: int
+) -> np.ndarray:
+    return _numba_kernels()[1](data, indices, indptr, n_cols)
+
+
+@functools.cache
+def _numba_kernels() -> tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]:
+    """``(f32_to_f64, csr_column_sums)``, compiled (or loaded from numba's cache) on first
+    use: only blocks of over a million values need them, and importing numba costs ~0.3 s,
+    which a small command-line run should not pay."""
+    try:  # numba is a dependency; the guard keeps this module usable in minimal installs
+        from numba import njit, prange
+    except ImportError:  # pragma: no cover
+        return _f32_to_f64_numpy, _csr_column_sums_numpy
+
+    def f32_to_f64(x: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
         out = np.empty(x.size, dtype=np.float64)
         for i in prange(x.size):
             out[i] = x[i]
         return out
 
-    @njit(parallel=True, cache=True)
-    def _csr_column_sums(
+    def csr_column_sums(
         data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n_cols: int
     ) -> np.ndarray:  # pragma: no cover - compiled
         """(2, n_cols): column sums and sums of squares; rows split between two slabs so
@@ -106,18 +122,21 @@ try:  # numba is a dependency; the guard keeps this module importable in minimal
                     acc[t, 1, indices[k]] += v * v
         return acc[0] + acc[1]
 
-except ImportError:  # pragma: no cover
+    jit = njit(parallel=True, cache=True)
+    return jit(f32_to_f64), jit(csr_column_sums)
 
-    def _f32_to_f64(x: np.ndarray) -> np.ndarray:
-        return x.astype(np.float64)
 
-    def _csr_column_sums(
-        data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n_cols: int
-    ) -> np.ndarray:
-        m = sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, n_cols))
-        return np.vstack(
-            [np.asarray(m.sum(axis=0)).ravel(), np.asarray(m.multiply(m).sum(axis=0)).ravel()]
-        )
+def _f32_to_f64_numpy(x: np.ndarray) -> np.ndarray:  # pragma: no cover - without numba
+    return x.astype(np.float64)
+
+
+def _csr_column_sums_numpy(
+    data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n_cols: int
+) -> np.ndarray:  # pragma: no cover - without numba
+    m = sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, n_cols))
+    return np.vstack(
+        [np.asarray(m.sum(axis=0)).ravel(), np.asarray(m.multiply(m).sum(axis=0)).ravel()]
+    )
 
 
 class RowSource:
