@@ -1,4 +1,5 @@
-"""sigscore.index.options: the one translation of user options (CLI flags, HTTP fields)."""
+"""sigscore.scoring.options and index.options: the one translation of user options (CLI
+flags, HTTP fields) into library calls."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 import sigscore
 from sigscore.errors import UsageError
 from sigscore.example import example_path
-from sigscore.index.options import check_params, library_kwargs, method_name, score_or_index
+from sigscore.index.options import score_or_index
+from sigscore.scoring.options import check_params, library_kwargs, method_name
 
 
 @pytest.fixture(scope="module")

@@ -162,7 +162,7 @@ def check_choice(value: str, choices: Sequence[str], option: str) -> str:
 
 
 def check_tier(tier: str) -> str:
-    from ..index.options import TIERS
+    from ..scoring.options import TIERS
 
     return check_choice(tier, TIERS, "--tier")
 
@@ -185,7 +185,7 @@ def parse_params(items: Sequence[str] | None) -> dict[str, Any]:
 
 def check_method(method: str | None) -> str | None:
     """The registered name of ``--method`` (None when not given)."""
-    from ..index.options import method_name
+    from ..scoring.options import method_name
 
     return method_name(method)
 
@@ -208,7 +208,7 @@ def checked_args(
 ) -> tuple[list[Path], str | None, str, dict[str, Any]]:
     """The inputs, method, tier and ``--param`` of a scoring command, checked before any
     file is read: ``(paths, method or default_method, tier, params)``."""
-    from ..index.options import check_params
+    from ..scoring.options import check_params
 
     paths = check_inputs(inputs)
     method = check_method(method) or default_method

@@ -1,7 +1,7 @@
 """``score``, ``index``, ``reference build`` and ``report``: expression files in, results out.
 
-Options become library calls through :mod:`sigscore.index.options`, the translation the
-service uses too.
+Options become library calls through :mod:`sigscore.scoring.options` and
+:func:`sigscore.index.options.score_or_index`, the translation the service uses too.
 """
 
 from __future__ import annotations
@@ -58,15 +58,15 @@ def score(
     manifest: ManifestOpt = None,
 ) -> None:
     """Score every signature module for every sample (rows = samples, columns = modules)."""
-    from ...index.options import score_or_index
     from ...scoring import DEFAULT_METHOD
+    from ...scoring.options import score_options
 
     paths, method, tier, params = checked_args(inputs, method, tier, param, DEFAULT_METHOD)
     id_type = check_id_type(id_type)  # before reading any file
     sigset = load_sigset(tier, signatures)  # read once, not once per input
 
     def one(expr: Any) -> Any:
-        df = score_or_index(
+        df = score_options(
             expr,
             signatures=sigset,
             method=method,
@@ -206,8 +206,8 @@ def report(
     progress: ProgressOpt = None,
 ) -> None:
     """A self-contained HTML report (index, contributions, heatmap, coverage, manifest)."""
-    from ...index.options import library_kwargs
     from ...report import write_report
+    from ...scoring.options import library_kwargs
 
     (path,) = check_inputs([input])
     method = check_method(method)
