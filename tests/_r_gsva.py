@@ -119,6 +119,14 @@ def load_hallmark() -> dict[str, list[str]]:
     return hallmark_sets()
 
 
+def tcga_and_synthetic_case(method: str, synthetic: pd.DataFrame, sets: dict[str, list[str]]):
+    """``r_case()`` for a method without R parameters: job ``tcga`` scores TCGA-LIHC with
+    Hallmark, job ``rand`` scores ``synthetic`` with ``sets`` (set group ``rsets``)."""
+    matrices = {"tcga": load_tcga_log2(), "rand": synthetic}
+    jobs = {name: {"matrix": name, "method": method} for name in matrices}
+    return matrices, {"hallmark": load_hallmark(), "rsets": sets}, jobs
+
+
 def index_sets(genes: Sequence[str], sets: Mapping[str, Sequence[str]]) -> list:
     """Resolve named sets to IndexedSet over ``genes`` (unmatched genes dropped, as GSVA)."""
     from sigscore.scoring.methods import IndexedSet

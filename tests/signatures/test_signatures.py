@@ -432,19 +432,6 @@ def test_other_validation_errors(tmp_path: Path) -> None:
         SignatureError, match=r"b\.yaml:1: duplicate signature name 'same'.*a\.yaml:1"
     ):
         read_signatures(tmp_path)
-    # duplicate YAML keys are not silently overwritten
-    bad = tmp_path / "dupkey.yml"
-    bad.write_text("name: x\nname: y\ngenes: [IL6]\n")
-    with pytest.raises(SignatureError, match=r"dupkey\.yml:2: key 'name' appears twice"):
-        read_signatures(bad)
-    typo = tmp_path / "typo.yaml"
-    typo.write_text("name: x\ngenes:\n  - symbol: IL6\n    directon: up\n")
-    with pytest.raises(SignatureError, match=r"typo\.yaml:4: unknown field 'directon'"):
-        read_signatures(typo)
-    semver = tmp_path / "ver.yaml"
-    semver.write_text("name: x\nversion: 1.0\ngenes:\n  - {symbol: IL6, direction: up}\n")
-    with pytest.raises(SignatureError, match=r"ver\.yaml:2: version"):
-        read_signatures(semver)
     csv = tmp_path / "x.csv"
     csv.write_text("a,b\n")
     with pytest.raises(UnsupportedFormatError, match=r"unsupported signature format '\.csv'"):
@@ -453,6 +440,36 @@ def test_other_validation_errors(tmp_path: Path) -> None:
         read_signatures(tmp_path / "missing.yaml")
     with pytest.raises(SignatureError, match="index definition"):
         read_signatures(shipped_signatures_dir() / "resistance_index.yaml")
+
+
+@pytest.mark.parametrize(
+    "name,text,message",
+    [
+        # duplicate YAML keys are not silently overwritten
+        (
+            "dupkey.yml",
+            "name: x\nname: y\ngenes: [IL6]\n",
+            r"dupkey\.yml:2: key 'name' appears twice",
+        ),
+        (
+            "typo.yaml",
+            "name: x\ngenes:\n  - symbol: IL6\n    directon: up\n",
+            r"typo\.yaml:4: unknown field 'directon'",
+        ),
+        (
+            "ver.yaml",
+            "name: x\nversion: 1.0\ngenes:\n  - {symbol: IL6, direction: up}\n",
+            r"ver\.yaml:2: version",
+        ),
+    ],
+)
+def test_yaml_errors_name_the_file_and_line(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(SignatureError, match=message):
+        read_signatures(path)
 
 
 def test_multi_document_and_list_yaml(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from _r_gsva import index_sets, load_hallmark, load_tcga_log2, random_sets
+from _r_gsva import index_sets, random_sets, tcga_and_synthetic_case
 from sigscore.scoring.methods import IndexedSet, plage
 
 pytestmark = pytest.mark.r
@@ -24,13 +24,9 @@ def _random() -> pd.DataFrame:
 
 def r_case():
     """Matrices, set groups and R jobs for the ``r_results`` fixture (conftest.py)."""
-    tcga, hallmark, rand = load_tcga_log2(), load_hallmark(), _random()
+    rand = _random()
     rsets = random_sets(rand.columns, [3, 25, 80], np.random.default_rng(5))
-    jobs = {
-        "tcga": {"matrix": "tcga", "method": "plage"},
-        "rand": {"matrix": "rand", "method": "plage"},
-    }
-    return {"tcga": tcga, "rand": rand}, {"hallmark": hallmark, "rsets": rsets}, jobs
+    return tcga_and_synthetic_case("plage", rand, rsets)
 
 
 @pytest.mark.parametrize("key,sets_key", [("tcga", "hallmark"), ("rand", "rsets")])

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from _r_gsva import index_sets, load_hallmark, load_tcga_log2, max_abs_diff, random_sets
+from _r_gsva import index_sets, max_abs_diff, random_sets, tcga_and_synthetic_case
 from sigscore.scoring.methods import GeneStats, IndexedSet, zscore
 
 pytestmark = pytest.mark.r
@@ -23,14 +23,10 @@ def _random() -> pd.DataFrame:
 
 def r_case():
     """Matrices, set groups and R jobs for the ``r_results`` fixture (conftest.py)."""
-    tcga, hallmark, rand = load_tcga_log2(), load_hallmark(), _random()
+    rand = _random()
     rsets = random_sets(rand.columns, [4, 20, 75], np.random.default_rng(3))
     rsets["SET_CONST"] = ["G5", *rsets["SET0"]]
-    jobs = {
-        "tcga": {"matrix": "tcga", "method": "zscore"},
-        "rand": {"matrix": "rand", "method": "zscore"},
-    }
-    return {"tcga": tcga, "rand": rand}, {"hallmark": hallmark, "rsets": rsets}, jobs
+    return tcga_and_synthetic_case("zscore", rand, rsets)
 
 
 @pytest.mark.parametrize("key,sets_key", [("tcga", "hallmark"), ("rand", "rsets")])
