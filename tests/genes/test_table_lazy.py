@@ -51,7 +51,7 @@ def test_symbols_never_build_the_other_lookups(cache_dir) -> None:
     assert t.resolve_symbol("STAT3") == ("STAT3", "symbol", ())
     assert t.resolve_symbol("Stat3") == ("STAT3", "case", ())
     assert t.resolve_symbol("GP130") == ("IL6ST", "curated", ())
-    assert _loaded(t) == {"symbols", "symbol_upper", "alias_upper", "curated", "normalised"}
+    assert _loaded(t) == {"symbol_upper", "alias_upper", "curated", "normalised"}
     cached = sorted(p.name.split("-")[0] for p in cache_dir.glob("*.pickle"))
     assert cached == ["gene_table.normalised", "gene_table.symbol"]
     assert t.resolve("STAT3|6774", "symbol_entrez") == ("STAT3", "symbol_entrez", ())
@@ -64,7 +64,7 @@ def test_cached_pieces_equal_a_fresh_build(cache_dir, monkeypatch) -> None:
     for name in LOOKUPS:
         getattr(fresh, name)
         getattr(first, name)  # builds and writes every piece
-    assert len(list(cache_dir.glob("gene_table.*.pickle"))) == 8
+    assert len(list(cache_dir.glob("gene_table.*.pickle"))) == 9
 
     def fail(self, piece):
         pytest.fail(f"piece {piece!r} rebuilt instead of read from the cache")
@@ -80,7 +80,7 @@ def test_a_pickled_table_keeps_what_it_loaded() -> None:
     t = GeneTable()
     t.resolve_entrez("3569")
     back = pickle.loads(pickle.dumps(t))
-    assert back.entrez == t.entrez and "symbols" not in vars(back)
+    assert back.entrez == t.entrez and "symbol_upper" not in vars(back)
     assert back.resolve_ensembl("ENSG00000136244.12") == ("IL6", "ensembl", ())
 
 

@@ -81,7 +81,8 @@ UNRESOLVED: Resolved = (None, None, ())
 #: read from the per-user cache) the first time one of its attributes is used, so a file of
 #: symbols never pays for the Ensembl, Entrez or mouse lookups.
 _PIECES: dict[str, tuple[str, ...]] = {
-    "symbol": ("symbols", "symbol_upper", "alias_upper"),
+    "symbol": ("symbol_upper", "alias_upper"),
+    "symbol_set": ("symbols",),
     "normalised": ("curated", "normalised"),
     "ensembl": ("ensembl",),
     "entrez": ("entrez",),
@@ -99,9 +100,9 @@ class GeneTable:
     """Lookup tables over the packaged gene table; build once per process via :func:`gene_table`.
 
     Each lookup is a plain dict or set attribute, built on first use together with the other
-    lookups of its piece (``_PIECES``: symbols and aliases; curated and normalised names;
-    Ensembl; Entrez; mouse orthologs; mouse names; protein-coding symbols; the file's
-    header) and never changed afterwards. With ``use_cache`` each piece is kept in the
+    lookups of its piece (``_PIECES``: upper-cased symbols and aliases; the set of symbols;
+    curated and normalised names; Ensembl; Entrez; mouse orthologs; mouse names;
+    protein-coding symbols; the file's header) and never changed afterwards. With ``use_cache`` each piece is kept in the
     per-user disk cache (:mod:`sigscore._cache`), keyed by the table's content.
     """
 
@@ -168,9 +169,10 @@ class GeneTable:
             return {"metadata": tuple(self._parse()["#"])}
         df = self._parse()
         symbols = df["symbol"]
+        if piece == "symbol_set":
+            return {"symbols": frozenset(symbols)}
         if piece == "symbol":
             return {
-                "symbols": frozenset(symbols),
                 "symbol_upper": _group((s.upper(), s) for s in symbols),
                 "alias_upper": _group(
                     (a.upper(), s)
@@ -215,9 +217,9 @@ class GeneTable:
     def _build_normalised(self) -> dict[str, Any]:
         import pandas as pd
 
-        symbols = self.symbols
+        symbols = self._parse()["symbol"]
         cur = pd.read_csv(self._curated_path, sep="\t", comment="#", dtype=str)
-        unknown = sorted(set(cur["symbol"]) - symbols)
+        unknown = sorted(set(cur["symbol"]) - set(symbols))
         if unknown:  # a packaging error, not a user error; say which rows to fix
             raise RuntimeError(f"{self._curated_path}: symbols not in the gene table: {unknown}")
         curated: dict[str, str] = {}
@@ -226,7 +228,7 @@ class GeneTable:
         # Normalised forms of symbols and single-gene aliases; a form shared by several genes is
         # dropped, so stripping hyphens can never pick one of two real genes.
         norm = _group(
-            [(normalise_name(s), s) for s in self._parse()["symbol"]]
+            [(normalise_name(s), s) for s in symbols]
             + [(normalise_name(a), ss[0]) for a, ss in self.alias_upper.items() if len(ss) == 1]
         )
         normalised = {k: v[0] for k, v in norm.items() if len(v) == 1}
@@ -258,11 +260,11 @@ class GeneTable:
     # -- single-name resolvers; each returns (symbol, how, candidates) ------------------------
     def resolve_symbol(self, name: str) -> Resolved:
         """Approved symbol for a human symbol/alias/protein name (module docstring, steps 1-6)."""
-        if name in self.symbols:
-            return name, "symbol", ()
         up = name.upper()
         hit = self.symbol_upper.get(up)
         if hit is not None:
+            if name in hit:  # the same test as ``name in self.symbols``, one lookup fewer
+                return name, "symbol", ()
             return (hit[0], "case", ()) if len(hit) == 1 else (None, None, hit)
         aliases = self.alias_upper.get(up, ())
         if len(aliases) == 1:
