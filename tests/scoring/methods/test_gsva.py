@@ -34,9 +34,25 @@ def _ties() -> pd.DataFrame:
     )
 
 
+def _continuous() -> pd.DataFrame:
+    """40 samples × 1,500 genes of correlated continuous values: no two genes tie in d."""
+    rng = np.random.default_rng(21)
+    values = rng.normal(size=(40, 6)) @ rng.normal(size=(6, 1500)) + rng.normal(size=(40, 1500))
+    return pd.DataFrame(
+        values * rng.uniform(0.2, 3.0, 1500),
+        index=[f"C{i}" for i in range(40)],
+        columns=[f"K{j}" for j in range(1500)],
+    )
+
+
 def r_case():
     """Matrices, set groups and R jobs for the ``r_results`` fixture (conftest.py)."""
     tcga, hallmark, counts, ties = load_tcga_log2(), load_hallmark(), _counts(), _ties()
+    cont = _continuous()
+    ksets = {  # named apart from csets' SET0.. (all groups go to R in one .gmt)
+        f"K_{k}": v
+        for k, v in random_sets(cont.columns, [10, 40, 150, 400], np.random.default_rng(6)).items()
+    }
     csets = random_sets(counts.columns, [5, 15, 40, 100], np.random.default_rng(2))
     csets["SET_CONST"] = ["G10", "G11", *csets["SET0"]]  # loses its constant genes
     tsets = {
@@ -50,9 +66,13 @@ def r_case():
         "pois_mx": {"matrix": "counts", "method": "gsva", "kcdf": "Poisson"},
         "pois_nomx": {"matrix": "counts", "method": "gsva", "kcdf": "Poisson", "mx_diff": False},
         "none_mx": {"matrix": "ties", "method": "gsva", "kcdf": "none"},
+        "cont_mx": {"matrix": "cont", "method": "gsva", "kcdf": "Gaussian"},
+        "cont_nomx": {"matrix": "cont", "method": "gsva", "kcdf": "Gaussian", "mx_diff": False},
+        "cont_abs": {"matrix": "cont", "method": "gsva", "kcdf": "Gaussian", "abs_ranking": True},
     }
-    matrices = {"tcga": tcga, "counts": counts, "ties": ties}
-    return matrices, {"hallmark": hallmark, "csets": csets, "tsets": tsets}, jobs
+    matrices = {"tcga": tcga, "counts": counts, "ties": ties, "cont": cont}
+    groups = {"hallmark": hallmark, "csets": csets, "tsets": tsets, "ksets": ksets}
+    return matrices, groups, jobs
 
 
 @pytest.mark.parametrize(
@@ -85,13 +105,44 @@ def test_parity_ecdf_with_ties(r_results):
     assert max_abs_diff(ours, r_results["r"]["none_mx"], data, sets) <= 1e-4
 
 
+@pytest.mark.parametrize(
+    "key,params",
+    [
+        ("cont_mx", {}),
+        ("cont_nomx", {"max_diff": False}),
+        ("cont_abs", {"abs_ranking": True}),
+    ],
+)
+def test_default_parity_gaussian_without_ties(r_results, key, params):
+    """Without ties in the data the default is R's number within the parity tolerance: the
+    same tabulated kernel values (bit-identical), summed pairs-once in sorted order instead
+    of R's order. Sums of the same table values that are equal in exact arithmetic can come
+    out in different last bits in the two orders, which reorders such genes: ~3e-6 here."""
+    data = r_results["cont"]
+    sets = index_sets(data.columns, r_results["ksets"])
+    ours = gsva.run(data.to_numpy(), sets, **params)
+    assert max_abs_diff(ours, r_results["r"][key], data, sets) <= 1e-4
+
+
 def test_default_close_to_r_on_real_data(r_results):
-    """Default (exact Φ, order-free ties) is not R's number, but the same statistic."""
+    """TCGA with 10 samples has genes tied exactly in d (e.g. zero but in one sample): the
+    default gives a tie block its mean rank score (gene-order free), R orders it by input
+    position, so the two differ there (up to ~0.03) while the statistic is the same."""
     data = r_results["tcga"]
     sets = index_sets(data.columns, r_results["hallmark"])
     ours = gsva.run(data.to_numpy(), sets)
     ref = r_results["r"]["tcga_mx"].loc[data.index, [s.name for s in sets]].to_numpy()
     assert np.corrcoef(ours.ravel(), ref.ravel())[0, 1] > 0.999
+    # the kernel step itself is R's to rounding: only the tie handling differs
+    X = data.to_numpy()
+    sd = X.std(axis=0, ddof=1)
+    keep = sd >= 1e-10
+    np.testing.assert_allclose(
+        gsva.logodds(X[:, keep], sd[keep], "gaussian", False),
+        gsva.logodds(X[:, keep], sd[keep], "gaussian", True),
+        rtol=0,
+        atol=1e-12,
+    )
 
 
 def test_constant_genes_dropped():
@@ -167,22 +218,41 @@ def test_bad_parameters():
     assert get_method("gsva").params()["kcdf"] == "gaussian"
 
 
+def _r_kernel_logodds(data: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """GSVA 1.46's kernel_estimation.c transcribed: every (j, i) pair, the table read at
+    ``(int)(fabs(v) / 10 * 10000)``, ``1 - `` that for v < 0, 0/1 beyond ±10."""
+    from scipy.special import ndtr
+
+    table = ndtr(10.0 * np.arange(10001) / 10000)
+    v = (data[:, None, :] - data[None, :, :]) / h  # v[j, i, g] = (x_gj - x_gi) / h_g
+    inside = np.abs(v) <= 10.0
+    c = table[np.where(inside, np.abs(v) / 10.0 * 10000, 0).astype(np.int64)]
+    k = np.where(inside, np.where(v < 0, 1.0 - c, c), (v > 0).astype(float))
+    p = k.sum(axis=1) / data.shape[0]
+    return -np.log((1.0 - p) / p)
+
+
 def test_gaussian_kernel_matches_direct_sum():
-    """The windowed, pairwise, Hermite-tabled kernel equals the plain O(m²) sum of exact Φ."""
+    """The windowed, pairs-once kernel equals the plain O(m²) sum over R's Φ table, and the
+    table kernel is within φ(0)/1000 of the exact Φ (the documented truncation error)."""
     from scipy.special import ndtr
 
     rng = np.random.default_rng(5)
     data = rng.normal(size=(60, 40)) * rng.uniform(0.1, 5, size=40)
     data[:30, :5] = 0.0  # ties within a gene
     data[::7, 5:10] += 100.0  # far-apart values: saturated pairs
+    data[::5, 10:15] += 2.1 * data[:, 10:15].std(axis=0, ddof=1)  # near the 8.3-bw window
     sd = data.std(axis=0, ddof=1)
     h = sd / 4.0
-    p = ndtr((data[:, None, :] - data[None, :, :]) / h).mean(axis=1)
-    expected = np.log(p / (1.0 - p))
+    expected = _r_kernel_logodds(data, h)
     for values in (data, sp.csr_matrix(data)):
-        np.testing.assert_allclose(
-            gsva.logodds(values, sd, "gaussian", False), expected, atol=1e-11
-        )
+        for r_compat in (False, True):
+            np.testing.assert_allclose(
+                gsva.logodds(values, sd, "gaussian", r_compat), expected, rtol=0, atol=1e-12
+            )
+    p_exact = ndtr((data[:, None, :] - data[None, :, :]) / h).mean(axis=1)
+    p_table = 1.0 / (1.0 + np.exp(-expected))
+    assert np.max(np.abs(p_table - p_exact)) <= 0.4 / 1000
     # float32 input is read as is (no float64 copy) and gives the float64 result of its values
     data32 = data.astype(np.float32)
     np.testing.assert_array_equal(

@@ -29,9 +29,10 @@ Parameters (defaults in ``SPEC.defaults``):
 
 Directional sets: ``ES(up) - ES(down)`` (ssGSEA has no native up/down form); never clipped.
 Constant genes are kept (as GSVA does for ssGSEA). Per row only the set genes' ranks are
-found (each value is binned into the sorted set-gene values, :mod:`._ranks`), so a row costs
-O(n log u) for the ``u`` set genes and each set O(its size); rows run in parallel and sparse
-input is never densified.
+found (dense rows: each value is placed among the sorted set-gene values through a uniform
+bucket grid, :func:`._gsva_common.set_tie_counts`, O(n + u log u) for the ``u`` set genes;
+sparse rows: binary search over the stored values only, :mod:`._ranks`) and each set costs
+O(its size); rows run in parallel and sparse input is never densified.
 """
 
 from __future__ import annotations
@@ -44,16 +45,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._base import GeneStats, IndexedSet, Matrix, MethodSpec
-from ._gsva_common import combine, expand_sets
-from ._ranks import (
-    as_csr,
-    average_rank_desc,
-    ordinal_ranks,
-    row_blocks,
-    set_layout,
-    tie_counts,
-    tie_counts_dense,
-)
+from ._gsva_common import combine, expand_sets, set_tie_counts
+from ._ranks import as_csr, average_rank_desc, ordinal_ranks, row_blocks, set_layout, tie_counts
 
 
 def run(
@@ -77,7 +70,7 @@ def run(
     dense = not sp.issparse(X)
     for rows in row_blocks(n_obs, max(layout.size, 1)):
         if dense:
-            greater, equal, before = tie_counts_dense(X[rows], layout, ordinal=r_compat)
+            greater, equal, before = set_tie_counts(X[rows], layout, ordinal=r_compat)
         else:
             M = as_csr(X[rows])
             greater, equal = tie_counts(M, layout)
