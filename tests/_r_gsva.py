@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from _support import hallmark_sets, require_rscript_gsva, shared_path
+from _support import TCGA_TPM10, hallmark_sets, require_rscript_gsva, shared_path
 
 _R_SCRIPT = r"""
 suppressPackageStartupMessages(library(GSVA))
@@ -106,7 +106,7 @@ def run_r_gsva(
 
 def load_tcga_log2() -> pd.DataFrame:
     """TCGA-LIHC 10 samples as log2(TPM + 1), samples × unique gene symbols."""
-    path = shared_path("tcga_lihc_tpm10", "LIHC_TPM_10samples.tsv.gz")
+    path = shared_path(*TCGA_TPM10)
     df = pd.read_csv(path, sep="\t", index_col=0)
     df.index = df.index.str.split("|").str[0]
     df = df[df.index != "?"]

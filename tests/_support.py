@@ -27,6 +27,10 @@ INDEX_MODULES = [
 ]
 SHIPPED_MODULES = [*INDEX_MODULES, "sorafenib_targets"]
 
+# Shared-data files several test modules read (``shared_path(*TCGA_TPM10)``).
+TCGA_TPM10 = ("tcga_lihc_tpm10", "LIHC_TPM_10samples.tsv.gz")  # genes (SYMBOL|ENTREZ) × 10
+GENE_IDS_ORG = ("gene_ids", "orgHsEgDb_3.16_entrez_symbol_alias_ensembl.tsv.gz")
+
 
 def load_script(name: str) -> ModuleType:
     """Import ``scripts/<name>.py`` (scripts are not a package) so tests use its functions."""

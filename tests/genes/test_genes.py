@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from _support import REPO_ROOT, load_script, shared_path
+from _support import GENE_IDS_ORG, REPO_ROOT, TCGA_TPM10, load_script, shared_path
 from sigscore.errors import UsageError
 from sigscore.genes import (
     GeneTable,
@@ -27,18 +27,16 @@ from sigscore.genes import (
     recognised_fraction,
 )
 
-ORG = ("gene_ids", "orgHsEgDb_3.16_entrez_symbol_alias_ensembl.tsv.gz")
-
 
 @pytest.fixture(scope="module")
 def org() -> pd.DataFrame:
     """Raw NCBI (org.Hs.eg.db 3.16) table: the independent reference."""
-    return pd.read_csv(shared_path(*ORG), sep="\t", dtype=str, keep_default_na=False)
+    return pd.read_csv(shared_path(*GENE_IDS_ORG), sep="\t", dtype=str, keep_default_na=False)
 
 
 @pytest.fixture(scope="module")
 def tcga_ids() -> list[str]:
-    path = shared_path("tcga_lihc_tpm10", "LIHC_TPM_10samples.tsv.gz")
+    path = shared_path(*TCGA_TPM10)
     return pd.read_csv(path, sep="\t", usecols=[0], dtype=str).iloc[:, 0].tolist()
 
 
@@ -138,7 +136,9 @@ def test_ensembl_par_y_and_gencode_only() -> None:
         dtype=str,
     )
     org_ens = set(
-        pd.read_csv(shared_path(*ORG), sep="\t", usecols=["ensembl_ids"], dtype=str)["ensembl_ids"]
+        pd.read_csv(shared_path(*GENE_IDS_ORG), sep="\t", usecols=["ensembl_ids"], dtype=str)[
+            "ensembl_ids"
+        ]
         .dropna()
         .str.split("|")
         .explode()

@@ -14,11 +14,10 @@ import pandas as pd
 import pytest
 
 import sigscore
-from _support import shared_path
+from _support import GENE_IDS_ORG, TCGA_TPM10, shared_path
 from sigscore.genes import gene_table, harmonise
 
 MGI = ("orthologs_human_mouse", "mgi_HMD_HumanPhenotype_2024-12.tsv.gz")
-ORG = ("gene_ids", "orgHsEgDb_3.16_entrez_symbol_alias_ensembl.tsv.gz")
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +30,7 @@ def mgi() -> pd.DataFrame:
         names=["human", "entrez", "mouse", "mgi"],
         dtype=str,
     )
-    org = pd.read_csv(shared_path(*ORG), sep="\t", dtype=str, keep_default_na=False)
+    org = pd.read_csv(shared_path(*GENE_IDS_ORG), sep="\t", dtype=str, keep_default_na=False)
     ncbi = dict(zip(org["entrez_id"], org["symbol"], strict=True))
     raw["symbol"] = raw["entrez"].map(ncbi)
     assert raw["symbol"].notna().all()  # every MGI human gene has an NCBI 2022 record
@@ -139,7 +138,7 @@ def _mouse_style_tcga(mgi: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, pd.D
     pairs = (same, one)  # one-to-one last, so it wins
     by_entrez = {e: m for df in pairs for e, m in zip(df["entrez"], df["mouse"], strict=True)}
     by_symbol = {h: m for df in pairs for h, m in zip(df["human"], df["mouse"], strict=True)}
-    path = shared_path("tcga_lihc_tpm10", "LIHC_TPM_10samples.tsv.gz")
+    path = shared_path(*TCGA_TPM10)
     tcga = np.log2(pd.read_csv(path, sep="\t", index_col=0) + 1.0)
     known = set(mgi["entrez"])
     mouse = [

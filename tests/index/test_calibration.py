@@ -11,21 +11,15 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
+from _support import load_script
 from sigscore.errors import InputError
 from sigscore.index import fit, resistance_index
 from sigscore.index.definition import load_index_definition
 from sigscore.synthetic import bulk_cohort
 
-# Planted weights: distinct magnitudes and one negative, so ranking them is a real test.
-PLANTED = {
-    "il6_jak_stat3": 3.0,
-    "proliferation": 2.0,
-    "inflammation": 1.2,
-    "emt": 0.6,
-    "angiogenesis": 0.0,
-    "anti_apoptosis_autophagy": -0.8,
-    "immune_evasion": -1.8,
-}
+# The planted weights of the validation report (scripts/validate.py, its one definition):
+# distinct magnitudes and one negative, so ranking them is a real test.
+PLANTED: dict[str, float] = load_script("validate").PLANTED
 
 
 @cache

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from _support import shared_path
+from _support import TCGA_TPM10, shared_path
 from sigscore.errors import UsageError
 from sigscore.index import (
     aggregate,
@@ -28,7 +28,7 @@ MODULES = load_index_definition().module_names
 @cache
 def tcga_log_tpm() -> pd.DataFrame:
     """TCGA-LIHC 10 samples as samples × genes log2(TPM + 1) (gene names ``SYMBOL|ENTREZ``)."""
-    path = shared_path("tcga_lihc_tpm10", "LIHC_TPM_10samples.tsv.gz")
+    path = shared_path(*TCGA_TPM10)
     tpm = pd.read_csv(path, sep="\t", index_col=0)
     return np.log2(tpm + 1.0).T
 

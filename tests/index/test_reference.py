@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy.stats import percentileofscore
 
-from _support import shared_path
+from _support import TCGA_TPM10, shared_path
 from sigscore.errors import CoverageError, InputError
 from sigscore.index import resistance_index
 from sigscore.index.reference import Distribution, Reference
@@ -34,7 +34,7 @@ def lihc_subsets() -> pd.DataFrame:
 
 @cache
 def lihc_tpm10() -> pd.DataFrame:
-    path = shared_path("tcga_lihc_tpm10", "LIHC_TPM_10samples.tsv.gz")
+    path = shared_path(*TCGA_TPM10)
     return np.log2(pd.read_csv(path, sep="\t", index_col=0) + 1.0).T
 
 

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 import yaml
 
 import sigscore
-from _support import REPO_ROOT, shared_path
+from _support import REPO_ROOT, TCGA_TPM10, shared_path
 from sigscore import errors
 from sigscore.errors import InputError, SigscoreError, UsageError
 from sigscore.io import SUPPORTED_FORMATS, read_matrix, sniff_format
@@ -225,7 +225,7 @@ def test_archive_with_readme_and_one_matrix(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tcga() -> tuple[Path, Expression, pd.DataFrame]:
-    path = shared_path("tcga_lihc_tpm10", "LIHC_TPM_10samples.tsv.gz")
+    path = shared_path(*TCGA_TPM10)
     # Reference reader (genes × samples); round_trip = correctly rounded, like float().
     frame = pd.read_csv(path, sep="\t", index_col=0, float_precision="round_trip")
     return path, read_matrix(path), frame

@@ -18,17 +18,15 @@ import pytest
 from typer.testing import CliRunner
 
 import sigscore
-from _support import REPO_ROOT, shared_path
+from _support import REPO_ROOT, TCGA_TPM10, shared_path
 from sigscore.cli import app
 from sigscore.errors import CoverageError, UsageError
-
-TCGA = ("tcga_lihc_tpm10", "LIHC_TPM_10samples.tsv.gz")
 
 
 @pytest.fixture(scope="module")
 def tcga() -> pd.DataFrame:
     """TCGA-LIHC 10 samples, genes (SYMBOL|ENTREZ) × samples, read with pandas."""
-    return pd.read_csv(shared_path(*TCGA), sep="\t", index_col=0)
+    return pd.read_csv(shared_path(*TCGA_TPM10), sep="\t", index_col=0)
 
 
 @pytest.fixture(autouse=True)
@@ -44,12 +42,12 @@ def test_orientation_is_detected_for_frames_paths_and_files(tcga) -> None:
     for got in (
         sigscore.score(tcga),  # genes × samples, detected
         sigscore.score(tcga.T),
-        sigscore.score(str(shared_path(*TCGA))),
-        sigscore.score(shared_path(*TCGA)),
+        sigscore.score(str(shared_path(*TCGA_TPM10))),
+        sigscore.score(shared_path(*TCGA_TPM10)),
         sigscore.score(tcga, genes_axis="rows"),
     ):
         pd.testing.assert_frame_equal(got, want)
-    with open(shared_path(*TCGA), "rb") as fh:
+    with open(shared_path(*TCGA_TPM10), "rb") as fh:
         pd.testing.assert_frame_equal(sigscore.score(fh), want)
     text = io.StringIO(tcga.to_csv(sep="\t"))
     np.testing.assert_allclose(sigscore.score(text).to_numpy(), want.to_numpy(), rtol=1e-12)
@@ -120,7 +118,7 @@ def test_unknown_identifiers_are_diagnosed_as_id_type() -> None:
 
 def test_cli_error_uses_flags(tmp_path) -> None:
     path = tmp_path / "t.tsv"
-    pd.read_csv(shared_path(*TCGA), sep="\t", index_col=0).to_csv(path, sep="\t")
+    pd.read_csv(shared_path(*TCGA_TPM10), sep="\t", index_col=0).to_csv(path, sep="\t")
     result = CliRunner().invoke(app, ["score", str(path), "--genes-axis", "columns"])
     assert result.exit_code == 4, result.stderr
     assert "--genes-axis rows" in result.stderr and "genes_axis=" not in result.stderr

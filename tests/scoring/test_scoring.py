@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 import sigscore
-from _support import shared_path
+from _support import TCGA_TPM10, shared_path
 from sigscore.errors import CoverageError, InputError, UsageError
 
 SETS = {
@@ -22,7 +22,7 @@ SETS = {
 @pytest.fixture(scope="module")
 def tcga_log() -> pd.DataFrame:
     """Real TCGA-LIHC TPM (genes × 10 samples, SYMBOL|ENTREZ ids) as log2(TPM + 1)."""
-    path = shared_path("tcga_lihc_tpm10", "LIHC_TPM_10samples.tsv.gz")
+    path = shared_path(*TCGA_TPM10)
     return np.log2(pd.read_csv(path, sep="\t", index_col=0) + 1.0)
 
 
