@@ -215,7 +215,7 @@ def markdown(results: list[dict], meta: dict) -> str:
         "The same code path streams zarr stores (`sigscore.io.sources.read_zarr_backed`) and "
         "Dask arrays; with a `dask.distributed` client the row blocks run as tasks on its "
         'workers (`from distributed import Client; Client("tcp://scheduler:8786")`, then '
-        "call `sigscore.tl.score` as usual). `tests/test_sources.py` checks that in-memory, "
+        "call `sigscore.tl.score` as usual). `tests/io/test_sources.py` checks that in-memory, "
         "backed h5ad, zarr, Dask (threads) and Dask (`LocalCluster`, 2 workers) give "
         "identical scores on the real 559-cell matrix and a synthetic 50,000-cell matrix, "
         "and that backed scoring of a matrix whose dense form is 1.8 GB peaks below 450 MB.",
