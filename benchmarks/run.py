@@ -17,6 +17,10 @@ Quick mode (< 10 min): 20,000 cells × 15,000 genes (6 sets of 20-200 genes) and
 1,000 × 20,000 with 10 and 50 sets, 3 rounds. Peers: scanpy ``tl.score_genes``, decoupler
 ``mt.aucell``, pyUCell (1 and 2 jobs), gseapy ``ssgsea``/``gsva`` and R GSVA via Rscript;
 a missing peer is reported as such, not skipped silently.
+
+``sigscore-tcga`` rows score the same matrix with TCGA-LIHC's column names
+(:mod:`benchmarks.tcga_names`: older symbols, names that merge into one gene, unresolvable
+names); their ratio is TCGA names ÷ unique approved symbols (target ≤ 1.2).
 """
 
 from __future__ import annotations
@@ -98,6 +102,14 @@ def prepare(ds: Dataset, workdir: Path) -> dict[str, Any]:
         info["matrix"] = str(path)
         info["bytes"] = ds.n_obs * ds.n_genes * 8
     info["shape"] = [ds.n_obs, ds.n_genes]
+    from benchmarks import tcga_names
+
+    if tcga_names.available() is None:
+        protected = {g for genes_ in sets.values() for g in genes_}
+        names, counts = tcga_names.tcga_style(genes, protected)
+        (workdir / f"{ds.name}.tcga.json").write_text(json.dumps(names))
+        info["tcga_names"] = str(workdir / f"{ds.name}.tcga.json")
+        info["tcga_counts"] = counts
     (workdir / f"{ds.name}.genes.json").write_text(json.dumps(genes))
     (workdir / f"{ds.name}.sets.json").write_text(json.dumps(sets))
     info["genes"] = str(workdir / f"{ds.name}.genes.json")
@@ -120,18 +132,22 @@ def _reset_peak() -> None:
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
 
 
-def _load(info: dict[str, Any]):
+def _load(info: dict[str, Any], tcga: bool = False):
+    """The dataset, its genes and sets; ``tcga``: columns named as TCGA-LIHC names them."""
     genes = json.loads(Path(info["genes"]).read_text())
     sets = json.loads(Path(info["sets"]).read_text())
+    names = json.loads(Path(info["tcga_names"]).read_text()) if tcga else genes
     if info["kind"] == "sc":
         import anndata as ad
 
-        return ad.read_h5ad(info["matrix"]), genes, sets
+        adata = ad.read_h5ad(info["matrix"])
+        adata.var_names = names
+        return adata, genes, sets
     import pandas as pd
 
     n, g = info["shape"]
     X = np.fromfile(info["matrix"], dtype=np.float64).reshape(n, g)
-    return pd.DataFrame(X, index=[f"S{i}" for i in range(n)], columns=genes), genes, sets
+    return pd.DataFrame(X, index=[f"S{i}" for i in range(n)], columns=names), genes, sets
 
 
 def _caller(tool: str, method: str, data, sets: dict[str, list[str]]):
@@ -139,7 +155,7 @@ def _caller(tool: str, method: str, data, sets: dict[str, list[str]]):
     import pandas as pd
 
     names = list(sets)
-    if tool == "sigscore":
+    if tool in ("sigscore", "sigscore-tcga"):
         import sigscore
 
         params = {"r_compat": True} if method == "gsva_rcompat" else {}
@@ -230,7 +246,7 @@ def worker(tool: str, method: str, info: dict[str, Any], out: Path) -> dict[str,
     """Run one tool twice in this process; scores go to ``out`` (.npy, obs × sets)."""
     if tool == "R":
         return _r_worker(method, info, out)
-    data, _, sets = _load(info)
+    data, _, sets = _load(info, tcga=tool == "sigscore-tcga")
     call = _caller(tool, method, data, sets)
     t0 = time.perf_counter()
     call()
@@ -279,6 +295,9 @@ SC_TOOLS = [
     ("decoupler", "aucell"),
     ("sigscore", "module_score"),
     ("scanpy", "module_score"),
+    ("sigscore-tcga", "ucell"),
+    ("sigscore-tcga", "aucell"),
+    ("sigscore-tcga", "module_score"),
 ]
 BULK_TOOLS = [
     ("sigscore", "ssgsea"),
@@ -292,6 +311,10 @@ BULK_TOOLS = [
     ("R", "zscore"),
     ("sigscore", "plage"),
     ("R", "plage"),
+    ("sigscore-tcga", "ssgsea"),
+    ("sigscore-tcga", "gsva"),
+    ("sigscore-tcga", "zscore"),
+    ("sigscore-tcga", "plage"),
 ]
 #: Peers whose method is sigscore's (same definition): max|diff| is reported against this.
 SAME = {
@@ -312,6 +335,10 @@ def _available(tool: str) -> str | None:
             text=True,
         )
         return None if probe.returncode == 0 else "Rscript with GSVA not installed"
+    if tool == "sigscore-tcga":
+        from benchmarks import tcga_names
+
+        return tcga_names.available()
     module = {"pyucell-1": "pyucell", "pyucell-2": "pyucell"}.get(tool, tool)
     try:
         metadata.version(module)
@@ -397,6 +424,8 @@ def run_dataset(
             row[key] = statistics.median(r[key] for r in runs)
         row["warm_all"] = [round(r["warm"], 3) for r in runs]
         row["input_bytes"] = info["bytes"]
+        if tool == "sigscore-tcga":
+            row["tcga_counts"] = info.get("tcga_counts")
         if tool != "sigscore":
             ref_method = SAME.get((tool, method), method)
             ref = workdir / f"scores_{ds.name}_sigscore_{ref_method}.npy"
@@ -446,6 +475,8 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             ratio = (
                 "" if r["tool"] == "sigscore" or ref is None else f"{r['warm'] / ref['warm']:.1f}×"
             )
+            if r["tool"] == "sigscore-tcga" and ref is not None:
+                ratio = f"{r['warm'] / ref['warm']:.2f} (TCGA names ÷ unique)"
             agree = ""
             if "r_min" in r:
                 agree = f"r ≥ {r['r_min']:.4f}"
@@ -458,6 +489,16 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 f"{ratio} | {r['peak'] / 1e6:.0f} MB | {r['peak'] / r['input_bytes']:.2f} | "
                 f"{agree} | {', '.join(map(str, r['warm_all']))} |"
             )
+        tcga = next(
+            (r["tcga_counts"] for r in rows if r["dataset"] == name and "tcga_counts" in r), None
+        )
+        if tcga:
+            lines += [
+                "",
+                f"sigscore-tcga: the same matrix under TCGA-LIHC's names ({tcga['renamed']} older "
+                f"symbols, {tcga['merged']} extra names merging into a gene's column, "
+                f"{tcga['unresolved']} unresolvable names).",
+            ]
         lines.append("")
     return "\n".join(lines)
 

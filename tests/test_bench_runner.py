@@ -24,11 +24,19 @@ def test_tiny_bulk_run_writes_results_and_doc(tmp_path):
     doc.write_text(f"# Benchmarks\n\n{BEGIN}\nstale table\n{END}\n\nkept text\n")
     work = tmp_path / "work"
     cmd = [sys.executable, "-m", "benchmarks.run", "--tiny", "--only", "bulk"]
-    cmd += ["--tools", "sigscore", "--workdir", str(work), "--doc", str(doc)]
+    cmd += ["--tools", "sigscore", "sigscore-tcga", "--workdir", str(work), "--doc", str(doc)]
     subprocess.run(cmd, cwd=REPO, check=True, timeout=900, capture_output=True)
     rows = json.loads((work / "results.json").read_text())["rows"]
-    assert {r["method"] for r in rows} == {"ssgsea", "gsva", "gsva_rcompat", "zscore", "plage"}
-    for r in rows:
+    ours = [r for r in rows if r["tool"] == "sigscore"]
+    assert {r["method"] for r in ours} == {"ssgsea", "gsva", "gsva_rcompat", "zscore", "plage"}
+    tcga = [r for r in rows if r["tool"] == "sigscore-tcga"]
+    if (REPO.parent / "shared" / "data" / "tcga_lihc_tpm10").exists():
+        # the TCGA-names variant: same matrix, renamed columns; scores agree with sigscore's
+        assert {r["method"] for r in tcga} == {"ssgsea", "gsva", "zscore", "plage"}
+        for r in tcga:
+            assert "error" not in r, r
+            assert r["tcga_counts"]["renamed"] > 0 and r["r_min"] > 0.9, r
+    for r in ours:
         assert "error" not in r, r
         assert r["cold"] > 0 and r["warm"] > 0 and r["peak"] >= 0
     text = doc.read_text()
