@@ -1,7 +1,8 @@
 """A per-user disk cache for lookup tables that are slow to build and never change.
 
 Building the gene-identifier lookups from the packaged table takes about a second; a
-command-line call pays it on every run. The built object is pickled under the user's cache
+command-line call would pay it on every run. The gene table is cached piece by piece
+(:mod:`sigscore.genes.table`), so a run reads only the lookups it uses. The built object is pickled under the user's cache
 folder (``$SIGSCORE_CACHE_DIR``, else ``$XDG_CACHE_HOME/sigscore`` or ``~/.cache/sigscore``),
 keyed by the sigscore version and the bytes of the files it was built from, so an edited
 table or a new release never reads a stale entry. Any failure to read or write the cache
@@ -36,8 +37,22 @@ def _key(name: str, sources: Sequence[Path]) -> str:
 
     digest = hashlib.sha256(f"{name}\0{__version__}\0{pickle.HIGHEST_PROTOCOL}".encode())
     for src in sources:
-        digest.update(src.read_bytes())
+        digest.update(_file_digest(src))
     return digest.hexdigest()[:24]
+
+
+_DIGESTS: dict[tuple[str, int, int, int], bytes] = {}
+
+
+def _file_digest(path: Path) -> bytes:
+    """SHA-256 of a file's bytes, computed once per process while its size, modification
+    time and inode stay the same (several cache entries are keyed by the same table)."""
+    st = path.stat()
+    stamp = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+    digest = _DIGESTS.get(stamp)
+    if digest is None:
+        digest = _DIGESTS[stamp] = hashlib.sha256(path.read_bytes()).digest()
+    return digest
 
 
 def cached(name: str, sources: Sequence[Path], build: Callable[[], T]) -> T:

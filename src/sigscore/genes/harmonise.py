@@ -194,11 +194,15 @@ def recognised_fraction(names: Sequence[str]) -> float:
     """Fraction of ``names`` that are known gene identifiers of any type (no normalisation).
 
     Used to tell whether genes are rows or columns. Integers that form a run 0..n-1 or 1..n
-    are counted as row indices, not Entrez IDs (Entrez IDs 1, 2, 3, 9, 10, ... exist).
+    are counted as row indices, not Entrez IDs (Entrez IDs 1, 2, 3, 9, 10, ... exist). The
+    last few answers are kept, as for :func:`harmonise` (a table is oriented on every call).
     """
-    clean = _clean(names)
-    if not clean:
-        return 0.0
+    clean = tuple(_clean(names))
+    return _recognised_fraction(clean) if clean else 0.0
+
+
+@functools.lru_cache(maxsize=_RECENT)
+def _recognised_fraction(clean: tuple[str, ...]) -> float:
     digits = [n for n in clean if is_digits(n)]
     index_like = False
     if digits and len(digits) == len(clean):

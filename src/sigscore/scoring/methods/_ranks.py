@@ -67,9 +67,10 @@ AUCELL_ORDINAL = 4  # AUCELL with ties broken by column order (decoupler's conve
 _EXACT_MODES = (UCELL, ASC_AVERAGE, ASC_MIN)  # half-integer transforms: numpy sums are exact
 
 #: Largest input (rows × genes) counted with numpy while the numba kernels are not loaded.
-#: Measured (docs/benchmarks.md, "CLI start-up"): numpy takes ~0.05 µs per cell (a dense row
-#: of 20,000 genes ~1 ms), importing numba and loading the kernels ~0.5 s; at this size numpy
-#: takes ~0.1 s, so a small file never pays the import and a large one loses little.
+#: Measured (2-core machine, load ~9): numpy takes 10-30 ns per cell (10 × 20,000 genes in
+#: 2 ms, 100 × 20,000 in 54 ms), the first numba call (import + loading the cached kernels)
+#: 0.5-1.4 s. At this size numpy takes at most ~60 ms and a dense copy of 16 MB, so a small
+#: file never pays the import and a large input loses little before the kernels take over.
 SMALL_CELLS = 2_000_000
 _KERNELS = "sigscore.scoring.methods._rank_kernels"
 Engine = Literal["auto", "numpy", "numba"]
