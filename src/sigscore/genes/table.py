@@ -173,7 +173,8 @@ class GeneTable:
             return {"symbols": frozenset(symbols)}
         if piece == "symbol":
             return {
-                "symbol_upper": _group((s.upper(), s) for s in symbols),
+                # an upper-case symbol is its own key: one string object, pickled once
+                "symbol_upper": _group((s if (u := s.upper()) == s else u, s) for s in symbols),
                 "alias_upper": _group(
                     (a.upper(), s)
                     for s, al in zip(symbols, df["aliases"], strict=True)
