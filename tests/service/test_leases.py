@@ -2,7 +2,8 @@
 
 Scale-out: two API processes and two ``sigscore worker`` processes share one store
 (PostgreSQL from ``scripts/start_postgres.sh``, skipped with a reason when absent; and
-SQLite, where the API processes also run embedded workers). 40 jobs; one worker is SIGKILLed
+SQLite, where the API processes also run embedded workers). 40 jobs (8 more before a kill
+if the others drained the queue while the victim warmed up); one worker is SIGKILLed
 mid-run twice and one API process is restarted mid-run. Every job must end ``done``, scored
 to completion exactly once (children append ``start``/``end`` lines to the file named by
 ``SIGSCORE_TEST_RUN_LOG``), none charged an attempt for another process's death, and no job
@@ -133,6 +134,26 @@ def _wait_running_in(store, worker: Worker, run_log: Path, bound_s: float = 180.
         time.sleep(0.05)
 
 
+def _wait_warm(worker: Worker, bound_s: float = 300.0) -> None:
+    """Until the worker's log says its job processes are warm (it claims jobs from then on)."""
+    deadline = time.monotonic() + bound_s
+    while not (worker.log.exists() and "workers warm in" in worker.log.read_text()):
+        assert worker.proc is not None and worker.proc.poll() is None, worker.log.read_text()
+        assert time.monotonic() < deadline, f"worker {worker.pid} not warm in {bound_s} s"
+        time.sleep(0.1)
+
+
+def _submit_jobs(apis: list[Server], payload: bytes, n: int, ids: list[str]) -> None:
+    """Submit ``n`` example jobs, alternating between the API processes; ids appended."""
+    for _ in range(n):
+        i = len(ids)
+        with httpx.Client(base_url=apis[i % 2].url, timeout=120) as c:
+            r = c.post("/v1/jobs", files={"file": (f"s{i}.tsv.gz", payload)},
+                       data={"index": "false", "method": "singscore"})  # fmt: skip
+            assert r.status_code == 202, r.text
+            ids.append(r.json()["id"])
+
+
 def _runs(log: Path) -> dict[str, list[tuple[str, int, float]]]:
     out: dict[str, list[tuple[str, int, float]]] = defaultdict(list)
     for line in log.read_text().splitlines():
@@ -159,15 +180,15 @@ def _scale_out(tmp_path: Path, workers: list[Worker], store_env: dict[str, str],
     payload = sigscore.example_path().read_bytes()
     kills: list[tuple[set[int], float]] = []  # (processes that ran jobs, when they were stopped)
     try:
-        ids = []
-        for i in range(N_JOBS):
-            with httpx.Client(base_url=apis[i % 2].url, timeout=120) as c:
-                r = c.post("/v1/jobs", files={"file": (f"s{i}.tsv.gz", payload)},
-                           data={"index": "false", "method": "singscore"})  # fmt: skip
-                assert r.status_code == 202, r.text
-                ids.append(r.json()["id"])
+        ids: list[str] = []
+        _submit_jobs(apis, payload, N_JOBS, ids)
         for round_ in range(2):  # SIGKILL the first worker while it runs a job, twice
             victim = workers[0]
+            _wait_warm(victim)
+            # on a loaded machine the other processes may have drained the queue while the
+            # (restarted) victim warmed up: give it work, so the kill hits a running job
+            if store.counts()["queued"] < 4:
+                _submit_jobs(apis, payload, 8, ids)
             _wait_running_in(store, victim, run_log)
             children = victim.descendants()
             t_kill = time.time()
@@ -209,7 +230,7 @@ def _scale_out(tmp_path: Path, workers: list[Worker], store_env: dict[str, str],
             assert stopped and t2 > min(stopped), (j, runs[j], kills)
             restarted += 1
     assert restarted >= 1, "no run was interrupted: the kills hit no job"
-    print(f"{N_JOBS} jobs done once each; {restarted} interrupted run(s) resumed elsewhere")
+    print(f"{len(ids)} jobs done once each; {restarted} interrupted run(s) resumed elsewhere")
 
 
 def test_scale_out_sqlite_embedded_workers(tmp_path: Path, workers: list[Worker]) -> None:
