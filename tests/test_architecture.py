@@ -59,13 +59,18 @@ def test_lint_imports_catches_an_upward_import(tmp_path: Path) -> None:
 
 
 def _private_imports(path: Path) -> list[str]:
-    """``from <sigscore module> import _name`` statements in one file."""
+    """``from <sigscore module> import _name`` statements in one file.
+
+    ``from . import _module`` is allowed: a package's private module is for its siblings.
+    """
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if not isinstance(node, ast.ImportFrom):
             continue
         module = node.module or ""
         if node.level == 0 and not module.startswith(("sigscore", "sigscore_service")):
+            continue
+        if node.level == 1 and not module:
             continue
         for alias in node.names:
             if alias.name.startswith("_") and not alias.name.startswith("__"):
