@@ -370,7 +370,7 @@ def _spawn(tool: str, method: str, info: dict[str, Any], out: Path, timeout: flo
     )
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return {"error": " / ".join(tail)[-300:]}
+        return {"error": " / ".join(tail)[-300:] or f"exit status {proc.returncode}"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -391,13 +391,18 @@ def _agreement(ours: np.ndarray, theirs: np.ndarray, same: bool) -> dict[str, fl
 
 
 def run_dataset(
-    ds: Dataset, rounds: int, workdir: Path, timeout: float, only_tools: set[str] | None = None
+    ds: Dataset,
+    rounds: int,
+    workdir: Path,
+    timeout: float,
+    only_tools: set[str] | None = None,
+    only_methods: set[str] | None = None,
 ) -> list[dict[str, Any]]:
     info = prepare(ds, workdir)
     tools = [
         t
         for t in (SC_TOOLS if ds.kind == "sc" else BULK_TOOLS)
-        if not only_tools or t[0] in only_tools
+        if (not only_tools or t[0] in only_tools) and (not only_methods or t[1] in only_methods)
     ]
     skip = {t: _available(t) for t in {t for t, _ in tools}}
     results: dict[tuple[str, str], list[dict[str, Any]]] = {k: [] for k in tools}
@@ -531,6 +536,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", choices=["sc", "bulk"], default=None)
     parser.add_argument("--timeout", type=float, default=1800.0, help="per tool run (s)")
     parser.add_argument("--tools", nargs="+", default=None, help="only these tools")
+    parser.add_argument("--methods", nargs="+", default=None, help="only these methods")
     parser.add_argument("--dataset", default=None, help="only datasets whose name contains this")
     parser.add_argument("--no-doc", action="store_true")
     parser.add_argument("--doc", type=Path, default=DOC)
@@ -565,7 +571,9 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for ds in datasets:
         work = args.workdir / ds.name.replace(" ", "_").replace(",", "").replace("×", "x")
-        rows += run_dataset(ds, rounds, work, args.timeout, set(args.tools or []))
+        rows += run_dataset(
+            ds, rounds, work, args.timeout, set(args.tools or []), set(args.methods or [])
+        )
     tools = {"sigscore", "numba", "numpy", "scanpy", "decoupler", "pyucell", "gseapy", "R"}
     meta = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
