@@ -15,6 +15,7 @@ from .table import (
     RENAMED_HOW,
     UNRESOLVED,
     IdType,
+    Resolved,
     gene_table,
     is_digits,
     is_ensembl,
@@ -139,11 +140,14 @@ def _harmonise(queries: tuple[str, ...], id_type: str) -> Harmonised:
     forced = id_type != "auto"
     used = id_type if forced else detect_id_type(queries)
     t = gene_table()
-    memo = t.memo(used, not forced)
-    resolve = t.resolve
-    for q in set(queries).difference(memo):
-        memo[q] = resolve(q, used, fallback=not forced) if q else UNRESOLVED
-    results = [memo[q] for q in queries]
+    memo = t.memo(used, not forced)  # shared by threads: read into a local dict once
+    found: dict[str, Resolved] = {}
+    for q in set(queries):
+        r = memo.get(q)
+        if r is None:
+            r = memo[q] = t.resolve(q, used, fallback=not forced) if q else UNRESOLVED
+        found[q] = r
+    results = [found[q] for q in queries]
     ambiguous = {q: r[2] for q, r in zip(queries, results, strict=True) if r[0] is None and r[2]}
     mismatched: dict[str, str] = {}
     if forced:  # names of another type: say what they are instead of matching them silently

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
-from types import ModuleType
 from typing import Literal
 
 import numpy as np
@@ -154,13 +153,6 @@ def _use_numpy(shape: tuple[int, int], engine: Engine) -> bool:
     return shape[0] * shape[1] <= SMALL_CELLS and _KERNELS not in sys.modules
 
 
-def _kernels() -> ModuleType:
-    """The numba kernels module, imported on first use (numba is slow to import)."""
-    from . import _rank_kernels
-
-    return _rank_kernels
-
-
 def _dense_counts(
     X: np.ndarray, genes: np.ndarray, *, ordinal: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -213,7 +205,9 @@ def _counts(
         return empty, empty.copy(), empty.copy()
     if numpy:
         return _dense_counts(M.toarray(), layout.genes, ordinal=ordinal)
-    return _kernels().tie_counts_csr(
+    from ._rank_kernels import tie_counts_csr  # numba: imported on first use (slow)
+
+    return tie_counts_csr(
         M.data,
         M.indices,
         M.indptr,
@@ -272,7 +266,9 @@ def segment_sums(
     gene_segs = owner[order]
     gene_seg_ptr = np.zeros(layout.size + 1, dtype=np.int64)
     gene_seg_ptr[1:] = np.cumsum(np.bincount(members, minlength=layout.size))
-    return _kernels().segment_sums_csr(
+    from ._rank_kernels import segment_sums_csr
+
+    return segment_sums_csr(
         M.data,
         M.indices,
         M.indptr,
@@ -304,5 +300,7 @@ def tie_counts_dense(
     greater = np.zeros(shape, dtype=np.int64)
     equal = np.zeros(shape, dtype=np.int64)
     before = np.zeros(shape, dtype=np.int64)
-    _kernels().tie_counts_dense_rows(X, layout.genes, layout.upos, ordinal, greater, equal, before)
+    from ._rank_kernels import tie_counts_dense_rows
+
+    tie_counts_dense_rows(X, layout.genes, layout.upos, ordinal, greater, equal, before)
     return greater, equal, before
