@@ -490,3 +490,26 @@ def test_core_only_export_reads_back_with_default_tier(tmp_path):
     core.to_yaml(path)
     again = read_signatures(path)  # default tier="extended" = every gene the file holds
     assert again.tier == "core" and again.content_hash == core.content_hash
+
+
+def test_shipped_set_is_parsed_once_but_each_call_gets_its_own_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """load_signatures keeps the parsed set per process: callers can't alter each other's
+    copy, and an edited signature folder is read again (key: names, sizes, mtimes)."""
+    import sigscore.signatures.load as load_mod
+
+    folder = tmp_path / "signatures"
+    shutil.copytree(shipped_signatures_dir(), folder)
+    monkeypatch.setattr(load_mod, "shipped_signatures_dir", lambda: folder)
+    first = load_mod.load_signatures()
+    second = load_mod.load_signatures()
+    assert second is not first and second.content_hash == first.content_hash
+    name = next(iter(first))
+    first[name].genes.clear()  # a caller edits its copy ...
+    assert len(load_mod.load_signatures()[name].genes) == len(second[name].genes) > 0
+    emt = folder / "emt.yaml"  # ... and the folder changes: KRT19 becomes KRT18
+    emt.write_text(emt.read_text().replace("symbol: KRT19", "symbol: KRT18"))
+    third = load_mod.load_signatures()
+    assert "KRT18" in third["emt"].symbols and "KRT18" not in second["emt"].symbols
+    assert third.content_hash != second.content_hash

@@ -6,6 +6,7 @@ name/version/order, ``resistance_index.yaml`` for the index); see ``signatures/R
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -471,6 +472,28 @@ def shipped_signatures_dir() -> Path:
 def load_signatures(
     tier: Literal["core", "extended"] = "extended", modules: Sequence[str] | None = None
 ) -> SignatureSet:
-    """The shipped, curated signature set (``tier`` selects core or core+extended genes)."""
-    sset = read_signatures(shipped_signatures_dir(), tier=tier)
+    """The shipped, curated signature set (``tier`` selects core or core+extended genes).
+
+    Parsing the YAML takes 35-110 ms, paid on every ``sigscore.score`` call otherwise: the
+    parsed set is kept per process, keyed by the files' names, sizes and modification times,
+    and each call gets its own deep copy (a caller may edit what it gets).
+    """
+    folder = shipped_signatures_dir()
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".yaml", ".yml"))
+    key = (tier, str(folder), tuple((p.name, *_stamp(p)) for p in files))
+    sset = _SHIPPED.get(key)
+    if sset is None:
+        sset = read_signatures(folder, tier=tier)
+        if len(_SHIPPED) >= 4:  # two tiers; older stamps are never asked for again
+            _SHIPPED.clear()
+        _SHIPPED[key] = sset
+    sset = copy.deepcopy(sset)
     return sset.subset(modules) if modules is not None else sset
+
+
+_SHIPPED: dict[tuple[Any, ...], SignatureSet] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
