@@ -70,7 +70,10 @@ def run(
     dense = not sp.issparse(X)
     for rows in row_blocks(n_obs, max(layout.size, 1)):
         if dense:
-            greater, equal, before = set_tie_counts(X[rows], layout, ordinal=r_compat)
+            # the kernel walks each row: a column-major block (e.g. after a duplicate-gene
+            # merge) is made row-major first, one copy instead of a cache miss per value
+            block = np.ascontiguousarray(X[rows])
+            greater, equal, before = set_tie_counts(block, layout, ordinal=r_compat)
         else:
             M = as_csr(X[rows])
             greater, equal = tie_counts(M, layout)
