@@ -2,8 +2,8 @@
 
 Scale-out: two API processes and two ``sigscore worker`` processes share one store
 (PostgreSQL from ``scripts/start_postgres.sh``, skipped with a reason when absent; and
-SQLite, where the API processes also run embedded workers). 40 jobs (8 more before a kill
-if the others drained the queue while the victim warmed up); one worker is SIGKILLed
+SQLite, where the API processes also run embedded workers). 40 jobs (more, 4 at a time,
+while the victim has none and the others drained the queue); one worker is SIGKILLed
 mid-run twice and one API process is restarted mid-run. Every job must end ``done``, scored
 to completion exactly once (children append ``start``/``end`` lines to the file named by
 ``SIGSCORE_TEST_RUN_LOG``), none charged an attempt for another process's death, and no job
@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -120,16 +121,26 @@ def _held_by(store, pid: int) -> list[str]:
         return [r[0] for r in c.execute(q)]
 
 
-def _wait_running_in(store, worker: Worker, run_log: Path, bound_s: float = 180.0) -> None:
-    """Until a job leased to ``worker`` is being scored by one of its child processes."""
+def _wait_running_in(
+    store, worker: Worker, run_log: Path, top_up: Callable[[], None], bound_s: float = 300.0
+) -> None:
+    """Until a job leased to ``worker`` is being scored by one of its child processes (its
+    run started and has not ended: a kill after the end but before the worker recorded the
+    outcome would rightly run the job again). While the worker has none, the queue is kept
+    non-empty (``top_up``): on a loaded machine the other processes may drain it first."""
     deadline = time.monotonic() + bound_s
     while True:
         held = set(_held_by(store, worker.pid))
         if held and run_log.exists():
             kids = worker.descendants()
             runs = _runs(run_log)
-            if any(e == "start" and p in kids for j in held for e, p, _t in runs.get(j, [])):
-                return
+            for j in held:
+                started = {p for e, p, _t in runs.get(j, []) if e == "start" and p in kids}
+                ended = {p for e, p, _t in runs.get(j, []) if e == "end"}
+                if started - ended:
+                    return
+        if store.counts()["queued"] == 0:
+            top_up()
         assert time.monotonic() < deadline, f"worker {worker.pid} never ran a job"
         time.sleep(0.05)
 
@@ -185,11 +196,7 @@ def _scale_out(tmp_path: Path, workers: list[Worker], store_env: dict[str, str],
         for round_ in range(2):  # SIGKILL the first worker while it runs a job, twice
             victim = workers[0]
             _wait_warm(victim)
-            # on a loaded machine the other processes may have drained the queue while the
-            # (restarted) victim warmed up: give it work, so the kill hits a running job
-            if store.counts()["queued"] < 4:
-                _submit_jobs(apis, payload, 8, ids)
-            _wait_running_in(store, victim, run_log)
+            _wait_running_in(store, victim, run_log, lambda: _submit_jobs(apis, payload, 4, ids))
             children = victim.descendants()
             t_kill = time.time()
             os.kill(victim.pid, signal.SIGKILL)
