@@ -26,18 +26,7 @@ def merge_columns(X: np.ndarray | sp.csr_matrix, codes: np.ndarray, n_out: int, 
     slot_of_code[dup_codes] = np.arange(dup_codes.size)
     slot = slot_of_code[codes]
     if not sp.issparse(X):
-        first = np.full(n_out, -1, dtype=np.int64)
-        rev = np.arange(codes.size)[::-1]
-        first[codes[rev]] = rev
-        out = X[:, first]  # the one copy a new dense matrix needs
-        for g in dup_codes:
-            block = X[:, np.flatnonzero(codes == g)]
-            out[:, g] = (
-                block.max(axis=1)
-                if op == MAX
-                else block.sum(axis=1) / (block.shape[1] if op == MEAN else 1)
-            )
-        return out
+        return _merge_dense(X, codes, n_out, dup_codes, op)
     M = X if X.has_canonical_format else sp.csr_matrix(X, copy=True)
     M.sum_duplicates()
     itype = np.int32 if max(n_out, M.nnz) < 2**31 else np.int64
@@ -64,3 +53,35 @@ def merge_columns(X: np.ndarray | sp.csr_matrix, codes: np.ndarray, n_out: int, 
     return sp.csr_matrix(
         (data[:nnz], idx[:nnz], ptr.astype(itype)), shape=(X.shape[0], n_out), copy=False
     )
+
+
+def _merge_dense(X: np.ndarray, codes: np.ndarray, n_out: int, dup_codes: np.ndarray, op: int):
+    """The dense case of :func:`merge_columns`, in ``X``'s own layout (C or Fortran order).
+
+    Every output column is first copied from its group's first member in one gather (the
+    one copy a narrower matrix needs); only the duplicated groups are then overwritten by
+    their reduction, each over its few columns.
+    """
+    first = np.full(n_out, -1, dtype=np.int64)
+    rev = np.arange(codes.size)[::-1]
+    first[codes[rev]] = rev
+    # np.take along the contiguous axis keeps the layout (X[:, idx] of a C-order matrix
+    # comes back column-major, which the row-block kernels would copy back again)
+    if X.flags.f_contiguous and not X.flags.c_contiguous:
+        out = np.take(X.T, first, axis=0).T
+    else:
+        out = np.take(X, first, axis=1)
+    if dup_codes.size:
+        order = np.argsort(codes, kind="stable")  # members of each group in column order
+        starts = np.searchsorted(codes[order], dup_codes)
+        stops = np.searchsorted(codes[order], dup_codes, side="right")
+        for g, lo, hi in zip(dup_codes, starts, stops, strict=True):
+            # X[:, cols] and these reductions are exactly what every earlier release
+            # computed, so merged values stay bit-identical
+            block = X[:, order[lo:hi]]
+            out[:, g] = (
+                block.max(axis=1)
+                if op == MAX
+                else block.sum(axis=1) / (block.shape[1] if op == MEAN else 1)
+            )
+    return out
