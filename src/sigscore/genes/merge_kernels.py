@@ -22,37 +22,38 @@ def merge_columns(X: np.ndarray | sp.csr_matrix, codes: np.ndarray, n_out: int, 
     codes = np.asarray(codes, dtype=np.int64)
     size_of = np.bincount(codes, minlength=n_out)
     dup_codes = np.flatnonzero(size_of > 1)  # ascending, so slots follow output order
+    if not sp.issparse(X):
+        return _merge_dense(X, codes, n_out, dup_codes, op)
     slot_of_code = np.full(n_out, -1, dtype=np.int64)
     slot_of_code[dup_codes] = np.arange(dup_codes.size)
     slot = slot_of_code[codes]
-    if not sp.issparse(X):
-        return _merge_dense(X, codes, n_out, dup_codes, op)
-    M = X if X.has_canonical_format else sp.csr_matrix(X, copy=True)
-    M.sum_duplicates()
-    itype = np.int32 if max(n_out, M.nnz) < 2**31 else np.int64
-    data = np.empty_like(M.data)
-    idx = np.empty(M.nnz, dtype=itype)
     from ._merge_jit import merge_csr  # numba: only sparse input needs it
 
-    ptr = merge_csr(
-        M.data,
-        M.indices,
-        M.indptr,
-        codes,
-        slot,
-        dup_codes,
-        size_of[dup_codes].astype(np.float64),
-        op,
-        data,
-        idx,
-    )
+    # a column alone in its group maps to its output column; a duplicated one to -1 - slot
+    target = np.where(slot >= 0, -1 - slot, codes)
+    group_size = size_of[dup_codes].astype(np.float64)
+    M = X
+    for _ in range(2):  # the kernel stops at the first non-canonical row: canonicalise, retry
+        itype = np.int32 if max(n_out, M.nnz) < 2**31 else np.int64
+        data = np.empty_like(M.data)
+        idx = np.empty(M.nnz, dtype=itype)
+        ok, ptr = merge_csr(
+            M.data, M.indices, M.indptr, target, dup_codes, group_size, op, data, idx
+        )
+        if ok:
+            break
+        data = idx = None  # freed before the canonical copy is made
+        M = sp.csr_matrix(X, copy=True)
+        M.sum_duplicates()
     nnz = int(ptr[-1])
     # the unused tail is only trimmed when it is large (it shares the input's size otherwise)
     if nnz < 0.9 * data.size:
         data, idx = data[:nnz].copy(), idx[:nnz].copy()
-    return sp.csr_matrix(
+    out = sp.csr_matrix(
         (data[:nnz], idx[:nnz], ptr.astype(itype)), shape=(X.shape[0], n_out), copy=False
     )
+    out.has_canonical_format = True  # rows came out strictly increasing; spares a later check
+    return out
 
 
 def _merge_dense(X: np.ndarray, codes: np.ndarray, n_out: int, dup_codes: np.ndarray, op: int):
