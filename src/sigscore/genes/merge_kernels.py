@@ -66,9 +66,17 @@ def _merge_dense(X: np.ndarray, codes: np.ndarray, n_out: int, dup_codes: np.nda
     first = np.full(n_out, -1, dtype=np.int64)
     rev = np.arange(codes.size)[::-1]
     first[codes[rev]] = rev
-    # np.take along the contiguous axis keeps the layout (X[:, idx] of a C-order matrix
-    # comes back column-major, which the row-block kernels would copy back again)
-    if X.flags.f_contiguous and not X.flags.c_contiguous:
+    fortran = X.flags.f_contiguous and not X.flags.c_contiguous
+    # Output columns come in runs of consecutive input columns (a run ends where a later
+    # member of a group was left out), so the copy is a few slice assignments in X's own
+    # layout; X[:, idx] of a C-order matrix comes back column-major (the row-block kernels
+    # copied it back) and np.take gathers element by element, 4-6x slower than slices.
+    breaks = np.flatnonzero(np.diff(first) != 1) + 1
+    if breaks.size <= max(64, n_out // 64):
+        out = np.empty((X.shape[0], n_out), dtype=X.dtype, order="F" if fortran else "C")
+        for a, b in zip(np.r_[0, breaks], np.r_[breaks, n_out], strict=True):
+            out[:, a:b] = X[:, first[a] : first[a] + (b - a)]
+    elif fortran:
         out = np.take(X.T, first, axis=0).T
     else:
         out = np.take(X, first, axis=1)
