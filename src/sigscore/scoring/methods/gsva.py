@@ -19,7 +19,7 @@ positive plus the largest negative deviation, ``max⁺ - max⁻`` with ``abs_ran
 with ``max_diff=False`` the deviation of larger magnitude. The walk is evaluated in closed
 form at the set genes only (its maxima follow set genes, its minima precede them).
 
-Parameters: ``kcdf="gaussian"``, ``max_diff=True``, ``abs_ranking=False``, ``tau=1``,
+Parameters: ``kcdf="gaussian"`` (or ``"poisson"``, ``"none"``, ``"fast"``), ``max_diff=True``, ``abs_ranking=False``, ``tau=1``,
 ``r_compat=False``.
 
 Batch dependence: every score depends on all samples in the batch (step 1), so the method
@@ -53,6 +53,31 @@ positions' rank scores and the walk is only evaluated between blocks, so scores 
 depend on gene order (ties are common with ``kcdf="none"`` and with identical gene
 profiles). Without ties the two modes agree to ~1e-12.
 
+``kcdf="fast"`` (opt-in) approximates the default's Gaussian kernel CDF on a grid, in
+O(m + L log L) per gene instead of O(m²). Target: ``p_D(x) = (1/m) Σ_i D((x - x_i)/h)`` with
+``D(v) = Φ(sign(v)·max(|v| - δ, 0))``, δ = 0.0005 (half of R's table step; the local mean of
+R's truncated kernel, which lies within δ·φ(0) ≈ 2e-4 of D per pair). Per gene, with grid
+spacing ``Δ = c·h`` (so the kernel at grid offsets is the same for every gene):
+(i) linear binning of the m values onto grid points ``g_k = min + kΔ`` (weights ``w_k``);
+(ii) ``F_k = Σ_{k'<k} w_k' + w_k/2 + (w ∗ K')_k`` with ``K'(o) = D(oc) - H(o)`` (H the unit
+step), which is exactly 0 beyond ±8.3 bandwidths, convolved by FFT (batched over genes);
+(iii) ``p(x_j)`` by linear interpolation of ``F/m`` between the grid points around ``x_j``.
+Error bound: each of (i) and (iii) is a linear interpolation of a function whose second
+derivative is at most ``max|φ'|/h² = 1/(h²√(2πe))``, so each errs by at most
+``(Δ²/8)·max|φ'|/h²``, and::
+
+    |p_fast(x_j) - p_D(x_j)| ≤ c²/(4√(2πe)) + 2δφ(0)·N_j/m
+
+where ``N_j`` counts the samples with ``0 < |x_i - x_j| < (2c + δ)·h`` (D has kinks at ±δ;
+near them only the bound |D - Φ| ≤ δφ(0) holds; exact ties are exact). ``c`` is set so that
+the first term is :data:`FAST_TOL` = 1e-6 (c ≈ 0.0041, grid ~6,400 + 4,100 points per gene
+at m = 1,000); genes whose exact O(m²) kernel is cheaper than their FFT (m below ~600 for
+normal data) take the default's table kernel instead. Measured: p within 9e-7 of p_D; p
+within 1.1e-5 of R's table kernel (its truncation is pseudo-random noise about D, which no
+smooth kernel follows); scores within 1.2e-4 of R and of the default at 1,000 × 20k (the
+p noise moves a set gene by 1-2 of 20k places, 5e-5 each) where the default is 84 s and
+``kcdf="fast"`` ~20 s. ``r_compat=True`` (R's kernel bit for bit) excludes it.
+
 ``kcdf="poisson"`` requires non-negative values (the Poisson mean ``x + 0.5`` must be
 positive); non-integer values are floored where they are the CDF's argument, as R's
 ``ppois`` does. Directional sets: ``score(up) - score(down)`` (no native up/down form);
@@ -63,16 +88,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numba
 import numpy as np
 import scipy.sparse as sp
+from scipy.fft import irfft, next_fast_len, rfft
 from scipy.special import ndtr, pdtr
 from scipy.stats import rankdata
 
 from ...errors import UsageError
 from ._base import GeneStats, IndexedSet, Matrix, MethodSpec
 from ._gsva_common import (
+    CHUNK_BYTES,
     CONSTANT_SD,
     column_blocks,
     combine,
@@ -83,7 +111,7 @@ from ._gsva_common import (
 )
 from ._ranks import set_layout
 
-KCDFS = ("gaussian", "poisson", "none")
+KCDFS = ("gaussian", "poisson", "none", "fast")
 
 # GSVA 1.46 kernel_estimation.c: Φ tabulated at 10,001 points on [0, 10].
 _TABLE_RES = 10000
@@ -191,6 +219,143 @@ def _gaussian_logodds(X, bw, table, r_order, out):
     return out
 
 
+# ---------------------------------------------------------------- kcdf="fast"
+
+#: Target of the grid part of the error bound of ``kcdf="fast"`` on the kernel CDF p.
+FAST_TOL = 1e-6
+#: max |φ'| = φ'(1) = 1/√(2πe): the bound on Φ's second derivative.
+_PHI1_MAX = 1.0 / math.sqrt(2.0 * math.pi * math.e)
+#: Grid spacing / bandwidth, c = Δ/h, from the bound c²·max|φ'|/4 = FAST_TOL.
+FAST_STEP = math.sqrt(4.0 * FAST_TOL / _PHI1_MAX)
+#: Half a step of R's table (0.001): ``Φ(floor(1000 v)/1000)`` is on average ``Φ(v - δ)``.
+FAST_SHIFT = 0.5 * _TABLE_MAX / _TABLE_RES
+#: Grid offsets beyond which the shifted kernel is exactly 1 (or 0) in double precision.
+_FAST_HALF = math.ceil((_TABLE_ONE * _TABLE_MAX / _TABLE_RES + FAST_SHIFT) / FAST_STEP)
+#: A gene takes the exact (table) kernel when m² pair lookups cost less than its FFTs:
+#: measured ~1.5 ns per pair and ~5·log2(L) ns per grid point on this project's machine.
+_PAIR_PER_FFT_POINT = 3.0
+
+
+def shifted_kernel(v: np.ndarray) -> np.ndarray:
+    """The kernel ``kcdf="fast"`` approximates: ``Φ(sign(v)·max(|v| - δ, 0))``, the local
+    mean of R's truncated table kernel (δ = half its 0.001 step), 1/2 for |v| ≤ δ."""
+    v = np.asarray(v, dtype=np.float64)
+    return np.where(
+        v >= 0, ndtr(np.maximum(v - FAST_SHIFT, 0.0)), 1.0 - ndtr(np.maximum(-v - FAST_SHIFT, 0.0))
+    )
+
+
+def _fast_kernel_hat(length: int) -> np.ndarray:
+    """rfft of K'(o) = D(o·c) - H(o) at grid offsets ``|o| <= _FAST_HALF`` (circular, length
+    ``length``), H the unit step with H(0) = 1/2: compactly supported, odd (K'(0) = 0)."""
+    o = np.arange(1, _FAST_HALF + 1)
+    right = ndtr(o * FAST_STEP - FAST_SHIFT) - 1.0  # D(oc) - 1, exactly 0 at the far end
+    k = np.zeros(length)
+    k[1 : _FAST_HALF + 1] = right
+    k[length - _FAST_HALF :] = -right[::-1]  # K'(-o) = -K'(o): D(-v) = 1 - D(v)
+    return rfft(k)
+
+
+@numba.njit(parallel=True, cache=True)
+def _fast_bin(X, cols, lo, step, npts, w):
+    """Linear binning: each value of gene ``cols[b]`` splits its unit weight between the two
+    grid points ``lo[b] + k·step[b]`` around it (``w[b, :npts[b]]``, zero beyond)."""
+    m = X.shape[0]
+    for b in numba.prange(cols.size):
+        g = cols[b]
+        last = npts[b] - 2
+        for i in range(m):
+            t = (float(X[i, g]) - lo[b]) / step[b]
+            k = min(int(t), last)
+            f = t - k
+            w[b, k] += 1.0 - f
+            w[b, k + 1] += f
+
+
+@numba.njit(parallel=True, cache=True)
+def _fast_interp(X, cols, lo, step, npts, w, conv, out):
+    """Grid CDF ``F[k] = Σ_{k'<k} w[k'] + w[k]/2 + (w * K')[k]``, read at each sample by
+    linear interpolation, as log-odds into ``out[:, cols[b]]``."""
+    m = X.shape[0]
+    for b in numba.prange(cols.size):
+        g = cols[b]
+        n = npts[b]
+        grid = np.empty(n)
+        below = 0.0
+        for k in range(n):
+            grid[k] = below + 0.5 * w[b, k] + conv[b, k]
+            below += w[b, k]
+        last = n - 2
+        for i in range(m):
+            t = (float(X[i, g]) - lo[b]) / step[b]
+            k = min(int(t), last)
+            f = t - k
+            p = min(((1.0 - f) * grid[k] + f * grid[k + 1]) / m, 1.0)
+            out[i, g] = -math.log((1.0 - p) / p) if p > 0.0 else -math.inf
+    return out
+
+
+@dataclass(frozen=True)
+class FastGrid:
+    """Per gene of a block: grid start ``lo``, spacing ``step``, points ``npts``, the FFT
+    length it needs (``length``) and whether it takes the grid (``fast``) or, where its
+    exact kernel costs less, the default's table kernel."""
+
+    lo: np.ndarray
+    step: np.ndarray
+    npts: np.ndarray
+    length: np.ndarray
+    fast: np.ndarray
+
+
+def fast_grid(X: np.ndarray, bw: np.ndarray) -> FastGrid:
+    """The ``kcdf="fast"`` grid of every column of dense ``X`` (samples × genes)."""
+    m = X.shape[0]
+    lo = X.min(axis=0).astype(np.float64)
+    hi = X.max(axis=0).astype(np.float64)
+    step = FAST_STEP * bw
+    npts = np.floor((hi - lo) / step).astype(np.int64) + 2  # lo + (npts - 1)·step > hi
+    length = npts + _FAST_HALF  # circular convolution without wrap-around
+    fast = float(m) * m / 2.0 > _PAIR_PER_FFT_POINT * length * np.log2(length)
+    return FastGrid(lo, step, npts, length, fast)
+
+
+def _fast_logodds(X: np.ndarray, bw: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``kcdf="fast"`` log-odds of the dense block ``X`` (samples × genes) into ``out``.
+
+    Grid spacing ``c·h`` per gene (c = :data:`FAST_STEP`), so the kernel at grid offsets is
+    the same for every gene; genes are grouped by grid length for batched FFTs. Genes whose
+    exact kernel is cheaper (few samples) take the default's table kernel.
+    """
+    m = X.shape[0]
+    grid = fast_grid(X, bw)
+    lo, step, npts, length, fast = grid.lo, grid.step, grid.npts, grid.length, grid.fast
+    exact = np.flatnonzero(~fast)
+    if exact.size:
+        sub = np.empty((m, exact.size))
+        _gaussian_logodds(X[:, exact], bw[exact], _PHI_TABLE, False, sub)
+        out[:, exact] = sub
+    todo = np.flatnonzero(fast)
+    todo = todo[np.argsort(length[todo], kind="stable")]
+    start = 0
+    while start < todo.size:
+        # the next genes (by grid length) whose arrays (grid, spectrum, result: ~4 float64
+        # copies of it) fit the memory budget at the FFT length of the longest of them
+        rows = max(1, CHUNK_BYTES // (32 * int(length[todo[start]])))
+        stop = min(todo.size, start + rows)
+        size = next_fast_len(int(length[todo[stop - 1]]), real=True)
+        stop = min(stop, start + max(1, CHUNK_BYTES // (32 * size)))
+        cols = todo[start:stop]
+        w = np.zeros((cols.size, size))
+        _fast_bin(X, cols, lo[cols], step[cols], npts[cols], w)
+        conv = irfft(
+            rfft(w, axis=1, workers=-1) * _fast_kernel_hat(size), n=size, axis=1, workers=-1
+        )
+        _fast_interp(X, cols, lo[cols], step[cols], npts[cols], w, conv, out)
+        start = stop
+    return out
+
+
 def _poisson_logodds(G: np.ndarray) -> np.ndarray:
     """Poisson-kernel CDF log-odds for a genes × samples block of counts.
 
@@ -241,11 +406,15 @@ def logodds(X: Matrix, sd: np.ndarray, kcdf: str, r_compat: bool) -> np.ndarray:
     n_obs, n_genes = X.shape
     D = np.empty((n_obs, n_genes))
     bw = sd / 4.0
-    if kcdf == "gaussian" and not sp.issparse(X):
+    if kcdf in ("gaussian", "fast") and not sp.issparse(X):
         # dense input (float32 or float64) is read in place, column by column
+        if kcdf == "fast":
+            return _fast_logodds(X, bw, D)
         return _gaussian_logodds(X, bw, _PHI_TABLE, r_compat, D)
     for cols, block in column_blocks(X):
-        if kcdf == "gaussian":
+        if kcdf == "fast":
+            _fast_logodds(block, bw[cols], D[:, cols])
+        elif kcdf == "gaussian":
             _gaussian_logodds(block, bw[cols], _PHI_TABLE, r_compat, D[:, cols])
         elif kcdf == "poisson":
             D[:, cols] = _poisson_logodds(np.ascontiguousarray(block.T)).T
@@ -339,6 +508,11 @@ def run(
     kcdf_key = str(kcdf).strip().lower()
     if kcdf_key not in KCDFS:
         raise UsageError(f"gsva: unknown kcdf {kcdf!r}; valid: {', '.join(KCDFS)}")
+    if kcdf_key == "fast" and r_compat:
+        raise UsageError(
+            "gsva: r_compat=True reproduces R's kernel bit for bit and kcdf='fast' approximates "
+            "it on a grid; give one of them (kcdf='gaussian' with r_compat=True for R's numbers)"
+        )
     n_obs, n_genes = X.shape
     if n_obs < 2:
         raise UsageError(
