@@ -284,9 +284,7 @@ def merge_duplicate_genes(
     keys_arr = pd.Index(list(map(str, keys)))
     if len(keys_arr) != expr.shape[1]:
         raise ValueError("one key per gene column is required")
-    # one hash pass answers both "any duplicate?" and, if so, the groups
-    codes, uniques = pd.factorize(keys_arr)
-    if len(uniques) == len(keys_arr):
+    if keys_arr.is_unique:
         return Expression(
             expr.X, expr.obs_names, keys_arr, expr.source, expr.value_scale, list(expr.notes)
         ), {}
@@ -297,6 +295,7 @@ def merge_duplicate_genes(
         raise UsageError(
             f"unknown duplicate rule {rule!r}; use 'sum', 'max', 'mean', 'max_mean' or 'auto'"
         )
+    codes, uniques = pd.factorize(keys_arr)
     counts = np.bincount(codes)
     groups = {int(c): np.flatnonzero(codes == c) for c in np.flatnonzero(counts > 1)}
     merged = {str(uniques[c]): [str(expr.var_names[i]) for i in cols] for c, cols in groups.items()}

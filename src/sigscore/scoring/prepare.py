@@ -111,6 +111,7 @@ def harmonise_columns(
     hows: dict[str, str] = {}
     mismatched: dict[str, str] = {}
     unknown: dict[str, str] = {}
+    harm_mismatched, harm_ambiguous = harm.mismatched, harm.ambiguous  # ~20k lookups each
     for q, sym, how, key in zip(harm.queries, harm.symbols, harm.how, keys, strict=True):
         if sym is not None and key == sym:
             if sym not in columns:
@@ -119,12 +120,13 @@ def harmonise_columns(
                     shown[sym] = " + ".join(merged[sym])
                 elif q != sym:
                     shown[sym] = q
-            kind = reported_how(q, sym, how)
-            if kind is not None and sym not in hows:
-                hows[sym] = kind
-        elif q in harm.mismatched:
-            mismatched.setdefault(harm.mismatched[q], q)
-        elif sym is None and q and q not in harm.ambiguous:
+            if sym not in hows:  # the first column's kind is kept: ask only until one is
+                kind = reported_how(q, sym, how)
+                if kind is not None:
+                    hows[sym] = kind
+        elif q in harm_mismatched:
+            mismatched.setdefault(harm_mismatched[q], q)
+        elif sym is None and q and q not in harm_ambiguous:
             unknown.setdefault(q, key)
     recognised = tuple(columns)
     for q, key in unknown.items():  # matched as given; a gene symbol of the same name wins
