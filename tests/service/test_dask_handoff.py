@@ -55,6 +55,14 @@ class Cluster:
                 start_new_session=True)  # fmt: skip
 
     def start(self, n_workers: int = 2) -> Cluster:
+        """Start the processes and wait until the workers registered (stopped on failure)."""
+        try:
+            return self._start_all(n_workers)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_all(self, n_workers: int) -> Cluster:
         self._start("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", str(self.port),
                                   "--no-dashboard"])  # fmt: skip
         for i in range(n_workers):
