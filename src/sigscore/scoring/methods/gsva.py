@@ -70,13 +70,13 @@ derivative is at most ``max|φ'|/h² = 1/(h²√(2πe))``, so each errs by at mo
 
 where ``N_j`` counts the samples with ``0 < |x_i - x_j| < (2c + δ)·h`` (D has kinks at ±δ;
 near them only the bound |D - Φ| ≤ δφ(0) holds; exact ties are exact). ``c`` is set so that
-the first term is :data:`FAST_TOL` = 1e-6 (c ≈ 0.0041, grid ~6,400 + 4,100 points per gene
-at m = 1,000); genes whose exact O(m²) kernel is cheaper than their FFT (m below ~600 for
+the first term is :data:`FAST_TOL` = 1e-6 (c ≈ 0.0041: ~6,400 grid points per gene at m = 1,000,
+plus 2,040 of FFT padding); genes whose exact O(m²) kernel is cheaper than their FFT (m below ~800 for
 normal data) take the default's table kernel instead. Measured: p within 9e-7 of p_D; p
 within 1.1e-5 of R's table kernel (its truncation is pseudo-random noise about D, which no
 smooth kernel follows); scores within 1.2e-4 of R and of the default at 1,000 × 20k (the
-p noise moves a set gene by 1-2 of 20k places, 5e-5 each) where the default is 84 s and
-``kcdf="fast"`` ~20 s. ``r_compat=True`` (R's kernel bit for bit) excludes it.
+p noise moves a set gene by 1-2 of 20k places, 5e-5 each) where ``kcdf="fast"`` took
+4.1-7.0 s warm, the default 13-34 s, R GSVA 272 s (2 cores, load 3-8). ``r_compat=True`` (R's kernel bit for bit) excludes it.
 
 ``kcdf="poisson"`` requires non-negative values (the Poisson mean ``x + 0.5`` must be
 positive); non-integer values are floored where they are the CDF's argument, as R's
