@@ -10,13 +10,14 @@ import scipy.sparse as sp
 
 from sigscore.errors import UsageError
 from sigscore.scoring.methods import IndexedSet, get_method, gsva
+from sigscore.scoring.methods import _gsva_kcdf as kcdf
 
 
 def _exact_shifted(X: np.ndarray, h: np.ndarray) -> np.ndarray:
     """p_D(x_j) = (1/m) Σ_i D((x_j - x_i)/h), every pair, per gene (the fast kernel's target)."""
     return np.stack(
         [
-            gsva.shifted_kernel((c[:, None] - c[None, :]) / hg).mean(axis=1)
+            kcdf.shifted_kernel((c[:, None] - c[None, :]) / hg).mean(axis=1)
             for c, hg in zip(X.T, h, strict=True)
         ],
         axis=1,
@@ -27,7 +28,7 @@ def _bound(X: np.ndarray, h: np.ndarray) -> np.ndarray:
     """The documented bound: c²/(4√(2πe)) + 2δφ(0)·N_j/m, N_j the samples with
     0 < |x_i - x_j| < (2c + δ)·h (where the kinks of D at ±δ are within reach)."""
     m = X.shape[0]
-    radius = (2 * gsva.FAST_STEP + gsva.FAST_SHIFT) * h
+    radius = (2 * kcdf.FAST_STEP + kcdf.FAST_SHIFT) * h
     near = np.stack(
         [
             ((g > 0) & (g < r)).sum(axis=1)
@@ -35,8 +36,8 @@ def _bound(X: np.ndarray, h: np.ndarray) -> np.ndarray:
         ],
         axis=1,
     )
-    grid = gsva.FAST_STEP**2 / (4 * math.sqrt(2 * math.pi * math.e))
-    return grid + 2 * gsva.FAST_SHIFT / math.sqrt(2 * math.pi) * near / m
+    grid = kcdf.FAST_STEP**2 / (4 * math.sqrt(2 * math.pi * math.e))
+    return grid + 2 * kcdf.FAST_SHIFT / math.sqrt(2 * math.pi) * near / m
 
 
 def _data(m: int = 1500, genes: int = 24) -> np.ndarray:
@@ -54,7 +55,7 @@ def test_grid_cdf_within_stated_bound():
     X = _data()
     sd = X.std(axis=0, ddof=1)
     h = sd / 4.0
-    grid = gsva.fast_grid(X, h)
+    grid = kcdf.fast_grid(X, h)
     assert grid.fast.sum() >= 20 and (~grid.fast).sum() >= 2  # both paths exercised
     p_fast = 1.0 / (1.0 + np.exp(-gsva.logodds(X, sd, "fast", False)))
     err = np.abs(p_fast - _exact_shifted(X, h))
@@ -62,7 +63,7 @@ def test_grid_cdf_within_stated_bound():
     fast = grid.fast
     assert np.all(err[:, fast] <= bound[:, fast] + 1e-12)
     # the grid part of the bound is what it claims, and it is not vacuous here
-    assert gsva.FAST_STEP**2 / (4 * math.sqrt(2 * math.pi * math.e)) == pytest.approx(gsva.FAST_TOL)
+    assert kcdf.FAST_STEP**2 / (4 * math.sqrt(2 * math.pi * math.e)) == pytest.approx(kcdf.FAST_TOL)
     assert err[:, fast].max() > 1e-8
     # genes that fall back take the default's (R's) table kernel exactly
     np.testing.assert_array_equal(
@@ -72,7 +73,7 @@ def test_grid_cdf_within_stated_bound():
     # and the shifted kernel is R's table kernel to within δ·φ(0) per pair
     table = gsva.logodds(X, sd, "gaussian", False)
     p_table = 1.0 / (1.0 + np.exp(-table))
-    assert np.max(np.abs(p_table - _exact_shifted(X, h))) <= gsva.FAST_SHIFT * 0.3990
+    assert np.max(np.abs(p_table - _exact_shifted(X, h))) <= kcdf.FAST_SHIFT * 0.3990
 
 
 def test_float32_sparse_and_blocks_agree():
@@ -112,7 +113,7 @@ def test_scores_close_to_default_and_constant_genes():
     assert np.quantile(diff, 0.99) <= 1e-4
     keep = np.ones(n, bool)
     keep[7] = False
-    assert gsva.fast_grid(X[:, keep], X[:, keep].std(axis=0, ddof=1) / 4).fast.all()
+    assert kcdf.fast_grid(X[:, keep], X[:, keep].std(axis=0, ddof=1) / 4).fast.all()
 
 
 def test_parameters():
