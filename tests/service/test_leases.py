@@ -420,3 +420,81 @@ def test_worker_command_reports_bad_settings_without_a_traceback(tmp_path: Path)
     assert out.returncode == 2, (out.returncode, out.stderr)
     assert "SIGSCORE_HEARTBEAT_S (2 s)" in out.stderr and "SIGSCORE_LEASE_S (6 s)" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_live_job_whose_worker_keeps_dying_fails_at_the_lapse_cap(
+    tmp_path: Path, workers: list[Worker]
+) -> None:
+    """Live: an API process without workers and one ``sigscore worker`` at a time on one
+    SQLite store, SIGSCORE_MAX_LEASE_LAPSES=2. Each worker is SIGKILLed (its whole process
+    group) while its child is scoring the job; a fresh worker is then started. After the
+    second lapse the job is failed with the lapse reason, no attempt charged, never run a
+    third time, and every process the test started is gone at the end."""
+    from sigscore_service.jobs import JobStore
+    from sigscore_service.settings import Settings
+
+    cap = 2
+    data, run_log = tmp_path / "data", tmp_path / "runs.log"
+    env = {**LEASE, "SIGSCORE_MAX_LEASE_LAPSES": str(cap), "SIGSCORE_TEST_RUN_LOG": str(run_log)}
+    w_env = {**env, "SIGSCORE_WORKERS": "1"}
+    slow = _slow_matrix(tmp_path / "slow.tsv.gz", copies=96).read_bytes()  # ~6 s idle
+    api = Server(data, {**env, "SIGSCORE_WORKERS": "0"}).start()
+    store = JobStore(Settings(data_dir=data))
+    started: set[int] = {api.pid}  # every process seen, checked gone at the end
+    killed: list[set[int]] = []  # the descendants of each killed worker
+    try:
+        with httpx.Client(base_url=api.url, timeout=120) as c:
+            job = c.post("/v1/jobs", files={"file": ("slow.tsv.gz", slow)},
+                         data={"method": "gsva", "index": "false"}).json()["id"]  # fmt: skip
+            t0 = time.monotonic()
+            workers.append(Worker(data, w_env).start())
+            _wait_warm(workers[-1])
+            warm_s = time.monotonic() - t0
+            # the takeover after a kill: the lease runs out, a fresh worker warms up and
+            # claims the job; bounded generously from this measured warm-up
+            bound_s = max(120.0, 10 * (warm_s + float(LEASE["SIGSCORE_LEASE_S"])))
+            for lapse in range(1, cap + 1):
+                victim = workers[-1]
+                _wait_warm(victim, bound_s)
+                _wait_running_in(store, victim, run_log, lambda: None, bound_s)
+                children = victim.descendants()
+                started |= {victim.pid, *children}
+                os.killpg(victim.pid, signal.SIGKILL)  # the worker and its job's process
+                victim.proc.wait(timeout=30)  # type: ignore[union-attr]
+                killed.append(children)
+                _wait_gone(children, bound_s=5.0)
+                workers.append(Worker(data, w_env).start())
+                if lapse < cap:  # re-queued, not failed, and no attempt charged
+                    deadline = time.monotonic() + bound_s
+                    while (row := store.get(job))["lease_lapses"] != lapse:
+                        assert row["state"] == "running", row  # not failed early
+                        assert time.monotonic() < deadline, row
+                        time.sleep(0.05)
+                    # 0, or 1 if the fresh worker already claimed it again: the lapse gave
+                    # back the killed run's attempt
+                    assert row["attempts"] == (row["state"] == "running"), row
+            final = wait_job(c, job, timeout=bound_s)
+            last = workers[-1]
+            _wait_warm(last, bound_s)  # a live worker that could have claimed the job
+            started |= {last.pid, *last.descendants()}
+            started |= {p.pid for p in psutil.Process(api.pid).children(recursive=True)}
+        row = store.get(job)
+    finally:
+        for w in workers:
+            w.stop()
+        api.stop()
+        store.dispose()
+    assert final["state"] == "failed", final
+    assert final["attempts"] == 0, final  # the lapses were not charged as attempts
+    err = final["error"]
+    assert err["type"].endswith("/interrupted") and err["lease_lapses"] == cap, err
+    assert f"the worker running this job stopped {cap} time(s) while running it" in err["detail"]
+    assert (row["lease_lapses"], row["lease_owner"]) == (cap, None), row
+    runs = _runs(run_log)[job]
+    # scored once in each killed worker (by one of its children), never finished, and not
+    # started again once failed
+    starts = [pid for e, pid, _t in runs if e == "start"]
+    assert len(starts) == cap and not [e for e, _p, _t in runs if e == "end"], runs
+    assert all(pid in kids for pid, kids in zip(starts, killed, strict=True)), (runs, killed)
+    assert not _alive(started), {p: psutil.Process(p).cmdline() for p in _alive(started)}
+    print(f"warm-up {warm_s:.1f} s; job failed after {cap} lapses: {err['detail'][:60]}")
