@@ -10,14 +10,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from sigscore.io.results import json_safe
 from sigscore.scoring.methods import available_methods
-from sigscore.signatures import SignatureSet, load_signatures
+from sigscore.signatures import TIERS, SignatureSet, load_signatures
 
 from ..models import MethodInfo, SignatureList, SignatureSummary
 from ..problems import Problem
 from .deps import SignatureCacheDep
 from .openapi import problem_responses
-
-TIERS = ("core", "extended")
 
 router = APIRouter(prefix="/v1", tags=["reference"])
 

@@ -162,7 +162,7 @@ def check_choice(value: str, choices: Sequence[str], option: str) -> str:
 
 
 def check_tier(tier: str) -> str:
-    from ..scoring.options import TIERS
+    from ..signatures.model import TIERS
 
     return check_choice(tier, TIERS, "--tier")
 

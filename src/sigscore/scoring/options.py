@@ -21,9 +21,6 @@ import pandas as pd
 from .. import scoring
 from .methods import get_method
 
-#: shipped signature tiers; ``extended`` is the default, so it is never passed on
-TIERS = ("core", "extended")
-
 
 def method_name(method: str | None) -> str | None:
     """The registered name of ``method`` (case, ``-`` and spaces forgiven); None stays None.
@@ -85,7 +82,6 @@ def score_options(
 
 
 __all__ = [
-    "TIERS",
     "as_argument",
     "check_params",
     "library_kwargs",
