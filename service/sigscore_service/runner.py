@@ -37,7 +37,8 @@ from typing import Any
 PR_SET_PDEATHSIG = 1
 #: file in a task's result folder that names the process running it (operators, tests)
 PID_FILE = ".pid"
-#: tests only: each child appends "start|end <task key> <pid>" lines to this file
+#: tests only: each child appends "start|end <task key> <pid> <time> <supervisor pid>" lines
+#: to this file (the supervisor is the worker or API process whose fork server forked it)
 RUN_LOG_ENV = "SIGSCORE_TEST_RUN_LOG"
 
 _ctx = multiprocessing.get_context("forkserver")
@@ -63,12 +64,20 @@ def die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _run_log(event: str, key: str) -> None:
+def _run_log(event: str, key: str, fork_server: int) -> None:
     path = os.environ.get(RUN_LOG_ENV)
     if path:  # one write of one short line with O_APPEND: lines never interleave
+        # the supervisor is the fork server's parent; naming it lets a test tell exactly
+        # which process's death ended a run, without racing a snapshot of its children
+        try:
+            with open(f"/proc/{fork_server}/stat") as f:
+                supervisor = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            supervisor = -1
+        line = f"{event} {key} {os.getpid()} {time.time():.3f} {supervisor}\n"
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, f"{event} {key} {os.getpid()} {time.time():.3f}\n".encode())
+            os.write(fd, line.encode())
         finally:
             os.close(fd)
 
@@ -103,10 +112,10 @@ def _child_main(task: dict[str, Any], conn: Connection, parent: int) -> None:
     with contextlib.suppress(OSError):
         result_dir.mkdir(parents=True, exist_ok=True)
         (result_dir / PID_FILE).write_text(str(os.getpid()))
-    _run_log("start", key)
+    _run_log("start", key, parent)
     res = run_task(task)
     if res.get("ok"):
-        _run_log("end", key)
+        _run_log("end", key, parent)
     conn.send(res)
     conn.close()
 

@@ -25,6 +25,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
@@ -135,8 +136,8 @@ def _wait_running_in(
             kids = worker.descendants()
             runs = _runs(run_log)
             for j in held:
-                started = {p for e, p, _t in runs.get(j, []) if e == "start" and p in kids}
-                ended = {p for e, p, _t in runs.get(j, []) if e == "end"}
+                started = {r.pid for r in runs.get(j, []) if r.event == "start" and r.pid in kids}
+                ended = {r.pid for r in runs.get(j, []) if r.event == "end"}
                 if started - ended:
                     return
         if store.counts()["queued"] == 0:
@@ -165,11 +166,20 @@ def _submit_jobs(apis: list[Server], payload: bytes, n: int, ids: list[str]) -> 
             ids.append(r.json()["id"])
 
 
-def _runs(log: Path) -> dict[str, list[tuple[str, int, float]]]:
-    out: dict[str, list[tuple[str, int, float]]] = defaultdict(list)
+class Run(NamedTuple):
+    """One line of the run log: a job process started or finished scoring a job."""
+
+    event: str  # "start" or "end"
+    pid: int  # the job's process
+    t: float  # wall-clock time of the event
+    owner: int  # the worker or API process supervising it (its fork server's parent)
+
+
+def _runs(log: Path) -> dict[str, list[Run]]:
+    out: dict[str, list[Run]] = defaultdict(list)
     for line in log.read_text().splitlines():
-        event, key, pid, t = line.split()
-        out[key].append((event, int(pid), float(t)))
+        event, key, pid, t, owner = line.split()
+        out[key].append(Run(event, int(pid), float(t), int(owner)))
     return out
 
 
@@ -189,7 +199,7 @@ def _scale_out(tmp_path: Path, workers: list[Worker], store_env: dict[str, str],
     store = JobStore(Settings(data_dir=data, **({"database_url": store_env["SIGSCORE_DATABASE_URL"]}
                                                  if "SIGSCORE_DATABASE_URL" in store_env else {})))  # fmt: skip
     payload = sigscore.example_path().read_bytes()
-    kills: list[tuple[set[int], float]] = []  # (processes that ran jobs, when they were stopped)
+    kills: dict[int, float] = {}  # supervising process (worker, API) -> when it was stopped
     try:
         ids: list[str] = []
         _submit_jobs(apis, payload, N_JOBS, ids)
@@ -198,10 +208,9 @@ def _scale_out(tmp_path: Path, workers: list[Worker], store_env: dict[str, str],
             _wait_warm(victim)
             _wait_running_in(store, victim, run_log, lambda: _submit_jobs(apis, payload, 4, ids))
             children = victim.descendants()
-            t_kill = time.time()
+            kills[victim.pid] = time.time()
             os.kill(victim.pid, signal.SIGKILL)
             victim.proc.wait(timeout=30)  # type: ignore[union-attr]
-            kills.append((children, t_kill))
             gone_s = _wait_gone(children, bound_s=5.0)  # no child outlives it by > 5 s
             print(
                 f"kill {round_ + 1}: {len(children)} children of the worker gone in {gone_s:.2f} s"
@@ -210,9 +219,7 @@ def _scale_out(tmp_path: Path, workers: list[Worker], store_env: dict[str, str],
             workers.append(workers[0])  # stopped by the fixture
         # restart the second API process mid-run (gracefully, as a rolling update does)
         api = apis[1]
-        with contextlib.suppress(psutil.Error):
-            kills.append(({p.pid for p in psutil.Process(api.pid).children(recursive=True)},
-                          time.time()))  # fmt: skip
+        kills[api.pid] = time.time()
         api.stop()
         apis[1] = Server(data, api_env).start()
         with httpx.Client(base_url=apis[1].url, timeout=120) as c:
@@ -225,16 +232,15 @@ def _scale_out(tmp_path: Path, workers: list[Worker], store_env: dict[str, str],
     assert not bad, bad  # no job failed because another job's process died
     assert {f["attempts"] for f in finals.values()} == {1}, [f["attempts"] for f in finals.values()]
     runs = _runs(run_log)
-    ends = {j: sum(e == "end" for e, _p, _t in runs[j]) for j in ids}
+    ends = {j: sum(r.event == "end" for r in runs[j]) for j in ids}
     assert set(ends.values()) == {1}, {j: runs[j] for j, n in ends.items() if n != 1}
     restarted = 0
     for j in ids:
-        starts = sorted((t, pid) for e, pid, t in runs[j] if e == "start")
-        for (_t1, pid1), (t2, _pid2) in itertools.pairwise(starts):
-            # an earlier run was cut only by its process being stopped, and the job started
-            # again only after that (its lease lapsed or was handed back)
-            stopped = [t for pids, t in kills if pid1 in pids]
-            assert stopped and t2 > min(stopped), (j, runs[j], kills)
+        starts = sorted((r for r in runs[j] if r.event == "start"), key=lambda r: r.t)
+        for first, again in itertools.pairwise(starts):
+            # an earlier run was cut only by its supervising process being stopped, and the
+            # job started again only after that (its lease lapsed or was handed back)
+            assert first.owner in kills and again.t > kills[first.owner], (j, runs[j], kills)
             restarted += 1
     assert restarted >= 1, "no run was interrupted: the kills hit no job"
     print(f"{len(ids)} jobs done once each; {restarted} interrupted run(s) resumed elsewhere")
@@ -442,6 +448,7 @@ def test_live_job_whose_worker_keeps_dying_fails_at_the_lapse_cap(
     store = JobStore(Settings(data_dir=data))
     started: set[int] = {api.pid}  # every process seen, checked gone at the end
     killed: list[set[int]] = []  # the descendants of each killed worker
+    owners: list[int] = []  # each killed worker's pid
     try:
         with httpx.Client(base_url=api.url, timeout=120) as c:
             job = c.post("/v1/jobs", files={"file": ("slow.tsv.gz", slow)},
@@ -462,6 +469,7 @@ def test_live_job_whose_worker_keeps_dying_fails_at_the_lapse_cap(
                 os.killpg(victim.pid, signal.SIGKILL)  # the worker and its job's process
                 victim.proc.wait(timeout=30)  # type: ignore[union-attr]
                 killed.append(children)
+                owners.append(victim.pid)
                 _wait_gone(children, bound_s=5.0)
                 workers.append(Worker(data, w_env).start())
                 if lapse < cap:  # re-queued, not failed, and no attempt charged
@@ -493,8 +501,9 @@ def test_live_job_whose_worker_keeps_dying_fails_at_the_lapse_cap(
     runs = _runs(run_log)[job]
     # scored once in each killed worker (by one of its children), never finished, and not
     # started again once failed
-    starts = [pid for e, pid, _t in runs if e == "start"]
-    assert len(starts) == cap and not [e for e, _p, _t in runs if e == "end"], runs
-    assert all(pid in kids for pid, kids in zip(starts, killed, strict=True)), (runs, killed)
+    starts = [r for r in runs if r.event == "start"]
+    assert len(starts) == cap and not [r for r in runs if r.event == "end"], runs
+    assert all(r.pid in kids for r, kids in zip(starts, killed, strict=True)), (runs, killed)
+    assert [r.owner for r in starts] == owners, (runs, owners)
     assert not _alive(started), {p: psutil.Process(p).cmdline() for p in _alive(started)}
     print(f"warm-up {warm_s:.1f} s; job failed after {cap} lapses: {err['detail'][:60]}")
