@@ -100,3 +100,23 @@ def test_dense_without_duplicates_is_a_reordered_copy():
     got = merge_columns(X, np.array([0, 1, 2, 3]), 4, SUM)
     np.testing.assert_array_equal(got, X)
     assert got.flags.c_contiguous and not np.shares_memory(got, X)
+
+
+@pytest.mark.parametrize("op", [MAX, SUM, MEAN])
+def test_widened_output_equals_the_same_type_merge_widened(op):
+    """float32 rows merged straight into float64 hold the float32 merge's values exactly
+    (each merged value is rounded to float32 first), not a float64 sum."""
+    rng = np.random.default_rng(int(op) + 40)
+    dense = (rng.normal(0.0, 1.0, size=(30, 20)) * (rng.random((30, 20)) < 0.5)).astype(np.float32)
+    codes = np.array([0, 1, 0, 2, 3, 1, 4, 0, 5, 6, 0, 7, 8, 9, 1, 10, 11, 12, 13, 14])
+    X = sp.csr_matrix(dense)
+    same = merge_columns(X, codes, 15, op)
+    wide = merge_columns(X, codes, 15, op, out_dtype=np.float64)
+    assert same.dtype == np.float32 and wide.dtype == np.float64
+    np.testing.assert_array_equal(wide.toarray(), same.toarray().astype(np.float64))
+    np.testing.assert_array_equal(wide.indptr, same.indptr)
+    if op != MAX:  # the float64 sums differ from the rounded ones somewhere
+        exact = merge_columns(sp.csr_matrix(dense.astype(np.float64)), codes, 15, op)
+        assert not np.array_equal(exact.toarray(), wide.toarray())
+    # trimmed to its stored values (no slack that scipy would copy again)
+    assert wide.data.size == wide.nnz and wide.indices.size == wide.nnz

@@ -26,6 +26,7 @@ from sigscore.io.sources import (
     BackedSource,
     DaskSource,
     MemorySource,
+    MergedSource,
     as_source,
     is_lazy,
     read_zarr_backed,
@@ -321,3 +322,43 @@ def test_duplicate_merge_streams_like_in_memory(rule: str, dense: bool) -> None:
     np.testing.assert_allclose(
         got.toarray() if sp.issparse(got) else got, want.toarray() if sp.issparse(want) else want
     )
+
+
+@pytest.mark.parametrize("rule", ["max", "sum", "mean"])
+@pytest.mark.parametrize("layout", ["csr32", "csr64", "C", "F"])
+def test_deferred_merge_blocks_and_columns_equal_the_eager_merge(rule: str, layout: str) -> None:
+    """A MergedSource's row blocks, whole matrix and column subsets hold exactly the values
+    of the eager merge (float64 blocks, as every row source hands out)."""
+    from sigscore.io.expression import Expression, merge_duplicate_genes
+
+    rng = np.random.default_rng(8)
+    dense = rng.normal(0.0, 3.0, size=(37, 11)) * (rng.random((37, 11)) < 0.6)
+    if layout.startswith("csr"):
+        X = sp.csr_matrix(dense.astype(np.float32 if layout == "csr32" else np.float64))
+    else:
+        X = np.asfortranarray(dense) if layout == "F" else np.ascontiguousarray(dense)
+    keys = ["A", "B", "A", "C", "D", "B", "E", "A", "F", "G", "A"]
+    expr = Expression(X, pd.Index([f"c{i}" for i in range(37)]), pd.Index(keys))
+    eager, merged = merge_duplicate_genes(expr, keys, rule=rule)
+    deferred, merged_deferred = merge_duplicate_genes(expr, keys, rule=rule, defer=True)
+    assert isinstance(deferred.X, MergedSource) and not is_lazy(deferred.X)
+    assert merged == merged_deferred and deferred.notes == eager.notes
+    assert deferred.X.shape == eager.X.shape == (37, 7)
+
+    def dense_of(m):
+        return m.toarray() if sp.issparse(m) else np.asarray(m)
+
+    want = dense_of(eager.X)
+    whole = deferred.X.to_memory()
+    assert whole.dtype == X.dtype  # the whole matrix keeps the input's type
+    np.testing.assert_array_equal(dense_of(whole), want)
+    for chunk in (1, 5, 37):
+        blocks = [dense_of(b) for _, b in deferred.X.iter_chunks(chunk)]
+        assert all(b.dtype == np.float64 for b in blocks)
+        np.testing.assert_array_equal(np.vstack(blocks), want.astype(np.float64))
+    for cols in ([0], [1, 4], [0, 2, 3, 6], list(range(7))):
+        np.testing.assert_array_equal(
+            dense_of(deferred.X.merged_columns(np.array(cols))), want[:, cols]
+        )
+    if sp.issparse(X):  # chunk sizing sees at most the input's stored values per row
+        assert eager.X.nnz / 37 <= deferred.X.mean_row_nnz() <= X.nnz / 37

@@ -60,7 +60,7 @@ def _place_groups(out_data, out_idx, start, w, present, n, group_code, acc, size
 @numba.njit(cache=True)
 def merge_csr(data, indices, indptr, target, group_code, size, op, out_data, out_idx):
     """Merged CSR rows written into ``out_data``/``out_idx`` (as long as the input: merging
-    never adds entries). ``target[c] >= 0`` is the output column of a column alone in its
+    never adds entries; ``out_data`` may be wider than ``data``, e.g. float64 for float32). ``target[c] >= 0`` is the output column of a column alone in its
     group; ``target[c] = -1 - s`` marks a member of duplicated group ``s`` (output column
     ``group_code[s]``). Returns ``(True, indptr)``, or ``(False, _)`` as soon as a row's
     columns are not strictly increasing (the caller canonicalises and calls again), so
@@ -70,7 +70,9 @@ def merge_csr(data, indices, indptr, target, group_code, size, op, out_data, out
     acc = np.zeros((n_groups, 3))
     seen = np.full(n_groups, -1, np.int64)
     present = np.empty(n_groups, np.int64)
-    vals = np.empty(n_groups, out_data.dtype)
+    # a group's value is rounded to the input's type (float32 stays float32) before it is
+    # stored, so a widened output holds exactly the widened values of a same-type merge
+    vals = np.empty(n_groups, data.dtype)
     cols = np.empty(n_groups, out_idx.dtype)
     out_ptr = np.zeros(n_rows + 1, np.int64)
     w = 0

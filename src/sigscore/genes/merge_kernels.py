@@ -16,9 +16,19 @@ import scipy.sparse as sp
 MAX, SUM, MEAN = 0, 1, 2
 
 
-def merge_columns(X: np.ndarray | sp.csr_matrix, codes: np.ndarray, n_out: int, op: int):
+def merge_columns(
+    X: np.ndarray | sp.csr_matrix,
+    codes: np.ndarray,
+    n_out: int,
+    op: int,
+    out_dtype: np.dtype | type | None = None,
+):
     """Columns of ``X`` reduced by group (``codes``: each column's output column, numbered
-    in order of first appearance); ``op`` is :data:`MAX`, :data:`SUM` or :data:`MEAN`."""
+    in order of first appearance); ``op`` is :data:`MAX`, :data:`SUM` or :data:`MEAN`.
+
+    ``out_dtype`` (sparse input only; default ``X``'s): a wider type written in the same
+    pass, e.g. float64 blocks from float32 rows, equal to the same-type merge widened (each
+    merged value is rounded to ``X``'s type first)."""
     codes = np.asarray(codes, dtype=np.int64)
     size_of = np.bincount(codes, minlength=n_out)
     dup_codes = np.flatnonzero(size_of > 1)  # ascending, so slots follow output order
@@ -35,7 +45,7 @@ def merge_columns(X: np.ndarray | sp.csr_matrix, codes: np.ndarray, n_out: int, 
     M = X
     for _ in range(2):  # the kernel stops at the first non-canonical row: canonicalise, retry
         itype = np.int32 if max(n_out, M.nnz) < 2**31 else np.int64
-        data = np.empty_like(M.data)
+        data = np.empty(M.nnz, dtype=out_dtype or M.data.dtype)
         idx = np.empty(M.nnz, dtype=itype)
         ok, ptr = merge_csr(
             M.data, M.indices, M.indptr, target, dup_codes, group_size, op, data, idx
@@ -46,12 +56,11 @@ def merge_columns(X: np.ndarray | sp.csr_matrix, codes: np.ndarray, n_out: int, 
         M = sp.csr_matrix(X, copy=True)
         M.sum_duplicates()
     nnz = int(ptr[-1])
-    # the unused tail is only trimmed when it is large (it shares the input's size otherwise)
-    if nnz < 0.9 * data.size:
-        data, idx = data[:nnz].copy(), idx[:nnz].copy()
-    out = sp.csr_matrix(
-        (data[:nnz], idx[:nnz], ptr.astype(itype)), shape=(X.shape[0], n_out), copy=False
-    )
+    # Trimmed in place (a realloc, no copy): a slice would be a view of a larger buffer,
+    # which scipy's format check copies again whenever the block is wrapped.
+    data.resize(nnz, refcheck=False)
+    idx.resize(nnz, refcheck=False)
+    out = sp.csr_matrix((data, idx, ptr.astype(itype)), shape=(X.shape[0], n_out), copy=False)
     out.has_canonical_format = True  # rows came out strictly increasing; spares a later check
     return out
 

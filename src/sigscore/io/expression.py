@@ -7,6 +7,7 @@ stays sparse; nothing here densifies a whole sparse matrix.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -16,7 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import InputError, UsageError
-from .sources import RowSource, as_source, is_lazy
+from .sources import MergedSource, RowSource, as_source, is_lazy
 
 ValueScale = Literal["counts", "linear", "log", "zscore", "unknown"]
 
@@ -55,8 +56,8 @@ class Expression:
 
     @property
     def is_lazy(self) -> bool:
-        """True when ``X`` is a :mod:`sigscore.io.sources` row source (disk, zarr, Dask)."""
-        return isinstance(self.X, RowSource)
+        """True when ``X`` is a row source whose rows live on disk, in zarr or in Dask."""
+        return isinstance(self.X, RowSource) and self.X.lazy
 
     def column_subset(self, columns: np.ndarray) -> np.ndarray:
         """Dense ``obs × len(columns)`` block (only the requested genes are densified)."""
@@ -90,9 +91,10 @@ def _to_float_matrix(X: Any, source: str) -> np.ndarray | sp.csr_matrix:
 def check_finite(expr: Expression) -> None:
     """Raise :class:`InputError` naming the first NaN/Inf cell (sample and gene).
 
-    An out-of-core matrix is checked block by block as it streams (see sigscore.io.sources).
+    An out-of-core matrix is checked block by block as it streams (see sigscore.io.sources);
+    a :class:`~sigscore.io.sources.MergedSource` was made from a matrix checked here.
     """
-    if expr.is_lazy:
+    if isinstance(expr.X, RowSource):
         return
     data = expr.X.data if expr.is_sparse else expr.X
     bad = ~np.isfinite(data)
@@ -260,10 +262,20 @@ def detect_value_scale(X: np.ndarray | sp.csr_matrix, max_values: int = 200_000)
     return "log" if values.max() <= 50 else "linear"
 
 
+def duplicate_groups(names: Sequence[str], keys: Sequence[str]) -> dict[str, list[str]]:
+    """``{key: [names sharing it]}`` for every key more than one column has, keys in order
+    of first appearance: what :func:`merge_duplicate_genes` merges and reports."""
+    _, codes, uniques, counts = _factorize(tuple(map(str, keys)))
+    groups = {int(c): np.flatnonzero(codes == c) for c in np.flatnonzero(counts > 1)}
+    return {str(uniques[c]): [str(names[i]) for i in cols] for c, cols in groups.items()}
+
+
 def merge_duplicate_genes(
     expr: Expression,
     keys: Sequence[str],
     rule: Literal["auto", "sum", "max", "mean", "max_mean"] = "auto",
+    *,
+    defer: bool = False,
 ) -> tuple[Expression, dict[str, list[str]]]:
     """Collapse columns that share a key (e.g. the same harmonised symbol).
 
@@ -280,11 +292,16 @@ def merge_duplicate_genes(
     independent of the batch, which single-sample scoring requires. Returns the new
     expression (columns named by key, in order of first appearance) and
     ``{key: [original names merged]}`` for every merged key.
+
+    ``defer``: an in-memory matrix merged by sum, max or mean is not copied; its ``X`` is a
+    :class:`~sigscore.io.sources.MergedSource` that merges row blocks as they are read
+    (the scoring loop's way), or only the columns a method reads.
     """
-    keys_arr = pd.Index(list(map(str, keys)))
-    if len(keys_arr) != expr.shape[1]:
+    key_names = tuple(map(str, keys))
+    if len(key_names) != expr.shape[1]:
         raise ValueError("one key per gene column is required")
-    if keys_arr.is_unique:
+    keys_arr, codes, uniques, counts = _factorize(key_names)
+    if len(uniques) == len(key_names):
         return Expression(
             expr.X, expr.obs_names, keys_arr, expr.source, expr.value_scale, list(expr.notes)
         ), {}
@@ -295,20 +312,20 @@ def merge_duplicate_genes(
         raise UsageError(
             f"unknown duplicate rule {rule!r}; use 'sum', 'max', 'mean', 'max_mean' or 'auto'"
         )
-    codes, uniques = pd.factorize(keys_arr)
-    counts = np.bincount(codes)
-    groups = {int(c): np.flatnonzero(codes == c) for c in np.flatnonzero(counts > 1)}
-    merged = {str(uniques[c]): [str(expr.var_names[i]) for i in cols] for c, cols in groups.items()}
+    merged = duplicate_groups(expr.var_names, key_names)
     if rule == "max_mean":
         means = np.asarray(expr.X.mean(axis=0)).ravel()
         order = np.lexsort((-means, codes))  # within each key, highest mean first
         first = order[np.r_[True, codes[order][1:] != codes[order][:-1]]]
         X = expr.X[:, first[np.argsort(codes[first])]]
     elif not expr.is_lazy:
-        # One pass over the stored values; only the duplicated columns are reduced.
         from ..genes.merge_kernels import MAX, MEAN, SUM, merge_columns
 
-        X = merge_columns(expr.X, codes, len(uniques), {"max": MAX, "sum": SUM, "mean": MEAN}[rule])
+        op = {"max": MAX, "sum": SUM, "mean": MEAN}[rule]
+        if defer:
+            X = MergedSource(expr.X, codes, len(uniques), op, expr.source)
+        else:  # one pass over the stored values; only the duplicated columns are reduced
+            X = merge_columns(expr.X, codes, len(uniques), op)
     elif rule == "max":
         # A row source (backed, zarr, Dask) applies the same per-row max to each block.
         X = expr.X.max_columns(codes, len(uniques))
@@ -328,3 +345,16 @@ def merge_duplicate_genes(
     )
     out.notes.append(f"merged {len(merged)} duplicated gene(s) by {rule}")
     return out, merged
+
+
+@functools.lru_cache(maxsize=8)
+def _factorize(keys: tuple[str, ...]) -> tuple[pd.Index, np.ndarray, pd.Index, np.ndarray]:
+    """The keys as an Index, ``pd.factorize`` of them and each code's count (read-only
+    arrays), remembered for the last few key lists: a service or notebook scores the same
+    genes again and again, and building these for 15,000 names costs ~3 ms a call."""
+    index = pd.Index(keys)
+    codes, uniques = pd.factorize(index)
+    counts = np.bincount(codes, minlength=len(uniques))
+    for shared in (codes, counts):  # one result serves every later call
+        shared.setflags(write=False)
+    return index, codes, uniques, counts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -12,7 +13,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..io.chunks import chunk_rows_for
-from ..io.sources import as_source, is_lazy
+from ..io.sources import MergedSource, RowSource, as_source, is_lazy
 from .methods import GeneStats, IndexedSet, MethodSpec
 
 
@@ -63,6 +64,8 @@ def run_method(
             f"chunk_size must be a whole number of rows ≥ 1 (or None for a size chosen by "
             f"memory), not {chunk_size!r}"
         )
+    if spec.reads_set_columns_only and isinstance(X, MergedSource):
+        X, sets, stats = _set_columns(X, sets, stats)
     n_obs = X.shape[0]
     kwargs = dict(params)
     if spec.needs_gene_stats or stats is not None:
@@ -71,7 +74,8 @@ def run_method(
         kwargs.update(spec.prepare(sets, **kwargs))
     if not is_rowwise(spec, stats is not None):
         # A method that needs every row at once: an out-of-core matrix is loaded here.
-        scores = spec.run(as_source(X).to_memory() if is_lazy(X) else X, sets, **kwargs)
+        in_memory = as_source(X).to_memory() if is_lazy(X) or isinstance(X, RowSource) else X
+        scores = spec.run(in_memory, sets, **kwargs)
     else:
         src = as_source(X)
         rows_per_chunk = chunk_size or chunk_rows_for(src)
@@ -94,6 +98,25 @@ def run_method(
     if spec.finalize is not None:
         scores = spec.finalize(scores, **params)
     return np.asarray(scores, dtype=np.float64)
+
+
+def _set_columns(
+    X: MergedSource, sets: list[IndexedSet], stats: GeneStats | None
+) -> tuple[Any, list[IndexedSet], GeneStats | None]:
+    """Only the sets' columns of a matrix whose duplicated genes are still to be merged,
+    merged (``O(set genes)`` rather than a merged copy of the whole matrix), with the sets
+    renumbered in the same order and fixed statistics cut to the same columns."""
+    genes = np.unique(np.concatenate([s.all_genes for s in sets] or [np.zeros(0, np.int64)]))
+
+    def renumber(cols: np.ndarray) -> np.ndarray:
+        return np.searchsorted(genes, cols).astype(np.int64)
+
+    narrow = [dataclasses.replace(s, up=renumber(s.up), down=renumber(s.down)) for s in sets]
+    if stats is not None:
+        stats = GeneStats(
+            mean=np.asarray(stats.mean)[genes], var=np.asarray(stats.var)[genes], n_obs=stats.n_obs
+        )
+    return X.merged_columns(genes), narrow, stats
 
 
 def _run_rows(

@@ -88,6 +88,10 @@ class MethodSpec:
     finalize: Callable[..., np.ndarray] | None = None
     prepare: Callable[..., Mapping[str, Any]] | None = None
     accepts_weights: bool = False
+    # True: ``run`` (and ``prepare``) read only the sets' columns of ``X`` (and of
+    # ``gene_stats``), so the dispatcher may hand it just those columns, sets renumbered;
+    # scores must be bit-identical either way (tests/scoring/test_run.py checks each method)
+    reads_set_columns_only: bool = False
 
     def params(self, **given: Any) -> dict[str, Any]:
         """Defaults overlaid with ``given``; unknown names are an error."""

@@ -83,4 +83,5 @@ SPEC = MethodSpec(
     sample_independent=False,
     defaults={},
     accepts_weights=False,
+    reads_set_columns_only=True,
 )

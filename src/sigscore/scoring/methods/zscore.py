@@ -66,4 +66,5 @@ SPEC = MethodSpec(
     needs_gene_stats=False,
     rowwise_with_stats=True,
     accepts_weights=True,
+    reads_set_columns_only=True,
 )
