@@ -1,11 +1,14 @@
-"""Arithmetic on one row block (dense ndarray or CSR): float64 conversion, per-column sums
+"""Arithmetic on one row block (dense ndarray or CSR): float64 conversion (float32 kept for
+rank methods, :func:`float32_kept`), CSR blocks over slices without copies, per-column sums
 and sums of squares, per-row max over groups of columns. numba kernels are compiled (or
 loaded from numba's cache) on first use only: small inputs never import numba."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -16,15 +19,56 @@ from ..errors import InputError
 Block = np.ndarray | sp.csr_matrix
 
 
+# Set by :func:`float32_kept` around a run whose consumer only compares values.
+_KEEP_FLOAT32: contextvars.ContextVar[bool] = contextvars.ContextVar("keep_float32", default=False)
+
+
+@contextlib.contextmanager
+def float32_kept(enabled: bool = True) -> Iterator[None]:
+    """Within this context (this thread / task), :func:`as_float_block` leaves float32 blocks
+    float32 instead of widening them to float64.
+
+    For consumers that only compare values (the rank methods): widening float32 to float64
+    is exact, so the order and ties are the same, but it costs a pass over every stored
+    value and doubles the bytes the kernels then read. Elsewhere (blocks built on a Dask
+    worker, every other method) blocks stay float64.
+    """
+    token = _KEEP_FLOAT32.set(enabled)
+    try:
+        yield
+    finally:
+        _KEEP_FLOAT32.reset(token)
+
+
+def csr_block(
+    data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: tuple[int, int]
+) -> sp.csr_matrix:
+    """A CSR matrix over these arrays as they are: no validation and no copy.
+
+    For arrays that already form a valid CSR (slices of another CSR matrix, or its values
+    converted): scipy's constructor copies any slice holding under half of its base array
+    (``prune``), i.e. every row block of a large matrix. Sortedness is not assumed (no
+    format flag is cached), so ``has_canonical_format`` still checks when asked.
+    """
+    out = sp.csr_matrix(shape, dtype=data.dtype)
+    out.data, out.indices, out.indptr = data, indices, indptr
+    return out
+
+
 def as_float_block(block: Any) -> Block:
+    """A float64 block (CSR or dense ndarray); float32 stays float32 inside
+    :func:`float32_kept`. A CSR block is passed on as it is, not re-wrapped."""
+    keep = _KEEP_FLOAT32.get()
     if sp.issparse(block):
-        out = sp.csr_matrix(block)
-        if out.data.dtype != np.float64:
-            out = sp.csr_matrix((_to_float64(out.data), out.indices, out.indptr), shape=out.shape)
+        out = block if type(block) is sp.csr_matrix else sp.csr_matrix(block)
+        if out.data.dtype != np.float64 and not (keep and out.data.dtype == np.float32):
+            out = csr_block(_to_float64(out.data), out.indices, out.indptr, out.shape)
         return out
     arr = np.asarray(block)
     if arr.dtype.kind not in "fiub":
         raise InputError(f"matrix values are not numeric (dtype {arr.dtype})")
+    if keep and arr.dtype == np.float32:
+        return arr
     return arr.astype(np.float64, copy=False)
 
 

@@ -34,7 +34,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import InputError, UsageError
-from .blocks import Block, as_float_block, group_max, sums_of_block
+from .blocks import Block, as_float_block, csr_block, group_max, sums_of_block
 from .chunks import chunk_rows_for
 
 LOCAL_SCHEDULERS = (
@@ -260,11 +260,10 @@ class MemorySource(RowSource):
         # A view of the rows' stored values: scipy's row slicing copies them (and was 65 % of
         # module_score's time at 20k cells); scoring never writes into a block.
         lo, hi = X.indptr[start], X.indptr[stop]
-        return sp.csr_matrix(
-            (X.data[lo:hi], X.indices[lo:hi], X.indptr[start : stop + 1] - lo),
-            shape=(stop - start, X.shape[1]),
-            copy=False,
-        )
+        return csr_block(  # scipy's constructor would copy the slices (its "prune")
+            X.data[lo:hi], X.indices[lo:hi], X.indptr[start : stop + 1] - lo,
+            (stop - start, X.shape[1]),
+        )  # fmt: skip
 
 
 class MergedSource(MemorySource):

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
+from ..io.blocks import float32_kept
 from ..io.chunks import chunk_rows_for
 from ..io.sources import MergedSource, RowSource, as_source, is_lazy
 from .methods import GeneStats, IndexedSet, MethodSpec
@@ -89,9 +90,10 @@ def run_method(
             if on_chunk is not None:
                 on_chunk(done[0], n_obs)
 
-        parts = src.map_chunks(
-            partial(_run_rows, spec.run, sets, kwargs), rows_per_chunk, on_chunk=advance
-        )
+        with float32_kept(spec.float32_blocks):
+            parts = src.map_chunks(
+                partial(_run_rows, spec.run, sets, kwargs), rows_per_chunk, on_chunk=advance
+            )
         if bar is not None:
             bar.close()
         scores = np.vstack(parts) if parts else np.empty((0, len(sets)))

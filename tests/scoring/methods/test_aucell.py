@@ -122,3 +122,13 @@ def test_n_up_and_errors() -> None:
 def test_properties(problem) -> None:
     A, sets, n_up = problem
     assert_rank_method_properties(lambda X, s: run(X, s, max_rank=n_up), A, sets)
+
+
+def test_a_row_without_zeros() -> None:
+    """Scaled data: a row whose values are all stored and non-zero has no zero block (the
+    kernel once divided by its empty size). Ranks: 3 -> 1, 0.5 -> 2, -1 -> 3, -2 -> 4."""
+    X = np.array([[-2.0, -1.0, 3.0, 0.5]])
+    s = IndexedSet("s", np.array([0, 2]))
+    # n_up = 4: AUC = (4 - 1) + (4 - 4) = 3; maxAUC = (4 - 1) + (4 - 2) = 5
+    np.testing.assert_allclose(run(X, [s], max_rank=4), [[3 / 5]], rtol=1e-15)
+    np.testing.assert_allclose(run(X.astype(np.float32), [s], max_rank=4), [[3 / 5]], rtol=1e-15)

@@ -27,6 +27,8 @@ from sigscore.scoring.methods._base import IndexedSet
 from sigscore.scoring.methods._ranks import (
     ASC_AVERAGE,
     ASC_MIN,
+    AUCELL,
+    AUCELL_ORDINAL,
     UCELL,
     as_csr,
     ordinal_ranks,
@@ -143,3 +145,153 @@ def test_a_small_run_never_imports_numba() -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", out.stdout
+
+
+# ---- float32 blocks, the rank-sum kernel's two count grids, the block scan ---------------
+
+
+def _aucell_reference(M, layout, cap: float) -> np.ndarray:
+    """AUCell's expected recovery per set part from the per-gene counts of ``tie_counts``
+    (another kernel): a tie group over ranks a..b contributes mean_r (cap - r)^+."""
+    greater, equal = tie_counts(M, layout, engine="numba")
+    a = greater + 1.0
+    top = np.minimum(greater + equal, cap - 1.0)
+    c = top - a + 1.0
+    val = np.where(a >= cap, 0.0, (c * cap - (a + top) * c / 2.0) / equal)
+    segs = list(layout.up) + list(layout.down)
+    return np.stack([val[:, s].sum(axis=1) for s in segs], axis=1)
+
+
+def _mixed_rows(rng: np.random.Generator, n_genes: int) -> np.ndarray:
+    """Count rows (a few distinct values: the linear count grid), continuous rows (hundreds
+    of distinct values: the binary-search grid) and signed rows (negatives below zeros)."""
+    A = rng.negative_binomial(1, 0.3, size=(30, n_genes)).astype(np.float32)
+    A[:6] = np.log1p(A[:6] * rng.uniform(0.5, 2.0, size=(6, n_genes))).astype(np.float32)
+    A[6:9] -= 2.0
+    A[9, :] = 0.0  # an empty row
+    return A
+
+
+def test_rank_sums_match_the_per_gene_counts_on_both_grids() -> None:
+    rng = np.random.default_rng(3)
+    A = _mixed_rows(rng, 1500)
+    sets = [
+        IndexedSet(
+            f"s{i}",
+            np.sort(rng.choice(1500, size=int(rng.integers(5, 300)), replace=False)),
+            np.sort(rng.choice(1500, size=int(rng.integers(0, 40)), replace=False)),
+        )
+        for i in range(12)
+    ]
+    layout = set_layout(sets, 1500)
+    for X in (A, A.astype(np.float64), sp.csr_matrix(A)):
+        M = as_csr(X)
+        for cap in (2.0, 75.0, 1500.0):
+            np.testing.assert_allclose(
+                segment_sums(M, layout, AUCELL, cap), _aucell_reference(M, layout, cap),
+                rtol=1e-12, atol=1e-9,
+            )  # fmt: skip
+        greater, equal = tie_counts(M, layout)
+        rank = np.where(greater + (equal + 1.0) / 2.0 > 150.0, 151.0, greater + (equal + 1.0) / 2.0)
+        expected = np.stack([rank[:, s].sum(axis=1) for s in [*layout.up, *layout.down]], axis=1)
+        np.testing.assert_array_equal(segment_sums(M, layout, UCELL, 150.0, engine="numba"),
+                                      expected)  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(problem=problems(), cap=st.integers(2, 12), sparse=st.booleans())
+def test_float32_blocks_give_the_float64_counts_and_sums(problem, cap: int, sparse: bool) -> None:
+    """The tied values are exact in float32, so a float32 block must give bit-identical
+    counts, ranks and sums in every mode (ties included), without being widened."""
+    A, sets = problem
+    A32 = A.astype(np.float32)
+    M64 = as_csr(sp.csr_matrix(A) if sparse else A)
+    M32 = as_csr(sp.csr_matrix(A32) if sparse else A32)
+    assert M32.dtype == np.float32 and M64.dtype == np.float64
+    layout = set_layout(sets, A.shape[1])
+    for mode in (ASC_AVERAGE, ASC_MIN, UCELL, AUCELL, AUCELL_ORDINAL):
+        np.testing.assert_array_equal(
+            segment_sums(M32, layout, mode, float(cap), engine="numba"),
+            segment_sums(M64, layout, mode, float(cap), engine="numba"),
+        )
+    for engine in ("numpy", "numba"):
+        for x, y in zip(
+            tie_counts(M32, layout, engine=engine), tie_counts(M64, layout, engine=engine),
+            strict=True,
+        ):  # fmt: skip
+            np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(
+            ordinal_ranks(M32, layout, engine=engine), ordinal_ranks(M64, layout, engine=engine)
+        )
+
+
+@pytest.mark.parametrize("numba_scan", [False, True])
+def test_as_csr_checks_values_and_order(monkeypatch, numba_scan: bool) -> None:
+    """Both scans (numpy for small inputs, numba otherwise) name the first non-finite value
+    and canonicalise unsorted or duplicated columns; a canonical float CSR is not copied."""
+    from sigscore.errors import InputError
+    from sigscore.scoring.methods import _ranks
+
+    if numba_scan:
+        monkeypatch.setattr(_ranks, "SMALL_CELLS", -1)
+    rng = np.random.default_rng(5)
+    A = rng.poisson(1.0, size=(200, 50)).astype(np.float32)
+    M = sp.csr_matrix(A)
+    assert as_csr(M) is M
+    bad = M.copy()
+    row, k = 137, int(bad.indptr[137]) + 1
+    bad.data[k] = np.inf
+    with pytest.raises(InputError, match=f"row {row}, column {bad.indices[k]}"):
+        as_csr(bad)
+    bad.data[k] = np.nan
+    with pytest.raises(InputError, match="NaN or infinite"):
+        as_csr(bad)
+    # row 3's entries reversed and one column stored twice (its value split in halves)
+    lo, hi = M.indptr[3], M.indptr[4]
+    data, idx = M.data.copy(), M.indices.copy()
+    data[lo:hi], idx[lo:hi] = data[lo:hi][::-1], idx[lo:hi][::-1]
+    data = np.insert(data, lo, data[lo] / 2)
+    data[lo + 1] /= 2
+    idx = np.insert(idx, lo, idx[lo])
+    indptr = M.indptr.copy()
+    indptr[4:] += 1
+    messy = sp.csr_matrix((data, idx, indptr), shape=M.shape)
+    fixed = as_csr(messy)
+    assert fixed.has_canonical_format and fixed is not messy
+    np.testing.assert_array_equal(fixed.toarray(), A)
+    layout = set_layout([IndexedSet("s", np.arange(0, 50, 3))], 50)
+    np.testing.assert_array_equal(
+        segment_sums(fixed, layout, AUCELL, 10.0), segment_sums(M, layout, AUCELL, 10.0)
+    )
+
+
+def test_rank_methods_receive_float32_blocks_and_score_the_same() -> None:
+    """run_method hands AUCell, UCell and singscore float32 row blocks unwidened (another
+    method still gets float64) and their scores equal those of the float64 matrix."""
+    import dataclasses
+
+    from sigscore.scoring.methods import get_method
+    from sigscore.scoring.run import run_method
+
+    rng = np.random.default_rng(9)
+    A = _mixed_rows(rng, 400)
+    sets = [
+        IndexedSet("a", np.sort(rng.choice(400, 40, replace=False))),
+        IndexedSet("b", np.sort(rng.choice(400, 25, replace=False)), np.arange(0, 400, 37)),
+    ]
+    for name, params in (("aucell", {"max_rank": 20}), ("ucell", {"max_rank": 50}),
+                         ("singscore", {}), ("mean", {})):  # fmt: skip
+        spec = get_method(name)
+        seen: list[np.dtype] = []
+
+        def spy(X, s, _run=spec.run, _seen=seen, **kw):
+            _seen.append(X.dtype)
+            return _run(X, s, **kw)
+
+        spied = dataclasses.replace(spec, run=spy)
+        p = spec.params(**params)
+        got = run_method(sp.csr_matrix(A), sets, spied, p, chunk_size=7)
+        want = run_method(sp.csr_matrix(A.astype(np.float64)), sets, spec, p, chunk_size=7)
+        np.testing.assert_array_equal(got, want)
+        assert set(seen) == {np.dtype(np.float32 if spec.float32_blocks else np.float64)}
+        assert spec.float32_blocks == (name != "mean")

@@ -92,6 +92,9 @@ class MethodSpec:
     # ``gene_stats``), so the dispatcher may hand it just those columns, sets renumbered;
     # scores must be bit-identical either way (tests/scoring/test_run.py checks each method)
     reads_set_columns_only: bool = False
+    # True: ``run`` only compares values within a row (ranks), so row blocks read as float32
+    # are handed over as float32, not widened (exact either way; io.blocks.float32_kept)
+    float32_blocks: bool = False
 
     def params(self, **given: Any) -> dict[str, Any]:
         """Defaults overlaid with ``given``; unknown names are an error."""

@@ -108,4 +108,5 @@ SPEC = MethodSpec(
     rowwise=True,
     sample_independent=True,
     defaults={"max_rank": 0.05, "ties": "expected"},
+    float32_blocks=True,  # ranks only: float32 blocks are not widened
 )

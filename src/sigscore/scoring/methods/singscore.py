@@ -124,4 +124,5 @@ SPEC = MethodSpec(
     rowwise=True,
     sample_independent=True,
     defaults={"center": True, "ties": "average"},
+    float32_blocks=True,  # ranks only: float32 blocks are not widened
 )

@@ -74,4 +74,5 @@ SPEC = MethodSpec(
     rowwise=True,
     sample_independent=True,
     defaults={"max_rank": 1500, "w_neg": 1.0},
+    float32_blocks=True,  # ranks only: float32 blocks are not widened
 )
