@@ -112,18 +112,39 @@ def dense_columns(X: Matrix, cols: np.ndarray | slice) -> np.ndarray:
     return np.asarray(block, dtype=np.float64)
 
 
-def column_blocks(X: Matrix, copies: int = 4) -> Iterator[tuple[slice, np.ndarray]]:
-    """Yield (column slice, dense block) over all columns of ``X`` within the memory budget.
+def matrix_bytes(X: Matrix) -> int:
+    """Bytes ``X`` occupies (a sparse matrix: its stored values and indices)."""
+    if sp.issparse(X):
+        return sum(
+            int(getattr(X, a).nbytes) for a in ("data", "indices", "indptr") if hasattr(X, a)
+        )
+    return int(np.asarray(X).nbytes)
+
+
+def block_width(n_rows: int, budget: int, copies: int = 1) -> int:
+    """Columns per dense float64 block of ``n_rows`` rows: ``copies`` blocks within
+    ``budget`` bytes, and at least 16 columns (per-block costs stay small)."""
+    return max(16, budget // max(1, 8 * n_rows * copies))
+
+
+def column_blocks(X: Matrix, copies: int = 2) -> Iterator[tuple[slice, np.ndarray]]:
+    """Yield (column slice, dense block) over all columns of ``X`` (:func:`block_width`).
 
     A CSR matrix is converted to CSC once (same number of stored values) so that column
     blocks are cheap to cut; it is never densified as a whole.
     """
     n_rows, n_cols = X.shape
     Xc = X.tocsc() if sp.issparse(X) else X
-    width = max(1, CHUNK_BYTES // max(1, 8 * n_rows * copies))
-    for start in range(0, n_cols, width):
-        cols = slice(start, min(n_cols, start + width))
+    # within 1/8 of the input, so that the caller's peak stays a fraction of it
+    width = block_width(n_rows, min(CHUNK_BYTES, matrix_bytes(X) // 8), copies)
+    start = 0
+    while start < n_cols:
+        # a short tail joins its block: numpy sums a one-column block pairwise, the others
+        # row by row, so this keeps every column's mean/sd bits independent of the blocking
+        stop = n_cols if n_cols - start < width + 16 else start + width
+        cols = slice(start, stop)
         yield cols, dense_columns(Xc, cols)
+        start = stop
 
 
 def gene_mean_sd(X: Matrix) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +152,7 @@ def gene_mean_sd(X: Matrix) -> tuple[np.ndarray, np.ndarray]:
     n_rows, n_cols = X.shape
     mean = np.empty(n_cols)
     sd = np.empty(n_cols)
-    for cols, block in column_blocks(X):
+    for cols, block in column_blocks(X):  # the block (or its float64 copy) and one temporary
         m = block.mean(axis=0)
         mean[cols] = m
         sd[cols] = np.sqrt(((block - m) ** 2).sum(axis=0) / (n_rows - 1)) if n_rows > 1 else np.nan
@@ -191,6 +212,77 @@ _BUCKETS_PER_VALUE = 16
 _MAX_BUCKETS = 1 << 16
 
 
+@njit(cache=True)
+def _fill_grid(sv, start):  # pragma: no cover
+    """The bucket grid of a row's sorted set values ``sv`` into the zeroed ``start``
+    (``nb + 2`` buckets' starts); returns ``(lo_v, hi_v, scale)``.
+
+    The grid spans the finite set values (±inf, GSVA log-odds, go around it);
+    ``start[b]`` = fl + #{finite set values in buckets < b}."""
+    u = sv.size
+    nb = start.size - 2
+    fl = 0
+    while fl < u and sv[fl] == -np.inf:
+        fl += 1
+    fh = u - 1
+    while fh >= fl and sv[fh] == np.inf:
+        fh -= 1
+    lo_v = sv[fl] if fl <= fh else np.inf
+    hi_v = sv[fh] if fl <= fh else -np.inf
+    scale = nb / (hi_v - lo_v) if hi_v > lo_v else 0.0
+    start[0] = fl
+    for i in range(fl, fh + 1):
+        start[int((sv[i] - lo_v) * scale) + 1] += 1
+    for b in range(1, nb + 2):
+        start[b] += start[b - 1]
+    return lo_v, hi_v, scale
+
+
+@njit(cache=True)
+def _place_row(row, upos, sv, start, grid, ordinal, lt, le, seen, before):  # pragma: no cover
+    """Place each value of ``row`` among the sorted set values ``sv``: ``lt[i]`` / ``le[i]``
+    count the values with exactly ``i`` set values below / at or below them; with
+    ``ordinal``, ``before[p]`` = equal values in earlier columns for the set gene at column
+    ``c`` (``p = upos[c] >= 0``), ``seen`` counting per group of equal set values.
+    ``start``, ``grid``: :func:`_fill_grid`'s."""
+    lo_v, hi_v, scale = grid
+    for c in range(row.size):
+        x = row[c]
+        if lo_v <= x <= hi_v:
+            b = int((x - lo_v) * scale)
+            lo = start[b]
+            e = start[b + 1]
+            while lo < e and sv[lo] < x:
+                lo += 1
+            hi = lo
+            while hi < e and sv[hi] <= x:
+                hi += 1
+        else:  # outside the set values' finite range (few values): binary search
+            lo = np.searchsorted(sv, x, side="left")
+            hi = np.searchsorted(sv, x, side="right")
+        lt[lo] += 1
+        le[hi] += 1
+        if ordinal and hi > lo:
+            p = upos[c]
+            if p >= 0:
+                before[p] = seen[lo]
+            seen[lo] += 1
+
+
+@njit(cache=True)
+def _finish_row(order, lt, le, greater, equal):  # pragma: no cover
+    """greater than ``sv[i]``: values whose lt-bin is above ``i``; at least ``sv[i]``: those
+    whose le-bin is; written at the set gene's own position ``order[i]``."""
+    gt_acc = 0
+    ge_acc = 0
+    for i in range(order.size - 1, -1, -1):
+        gt_acc += lt[i + 1]
+        ge_acc += le[i + 1]
+        g = order[i]
+        greater[g] = gt_acc
+        equal[g] = ge_acc - gt_acc
+
+
 @njit(parallel=True, cache=True)
 def _set_tie_counts(X, genes, upos, ordinal, greater, equal, before):  # pragma: no cover
     """Per row of dense ``X``: for each set gene (``genes``), how many of the row's values
@@ -203,7 +295,7 @@ def _set_tie_counts(X, genes, upos, ordinal, greater, equal, before):  # pragma:
     ``x`` and those in higher ones above it: only the set values of ``x``'s own bucket are
     compared. O(n + u log u) per row instead of O(n log u) (binary search) or O(n log n).
     """
-    n_rows, n = X.shape
+    n_rows = X.shape[0]
     u = genes.size
     nb = min(_BUCKETS_PER_VALUE * u, _MAX_BUCKETS)
     for r in prange(n_rows):
@@ -214,54 +306,110 @@ def _set_tie_counts(X, genes, upos, ordinal, greater, equal, before):  # pragma:
         sv = np.empty(u)
         for i in range(u):
             sv[i] = vals[order[i]]
-        fl = 0  # the grid spans the finite set values; ±inf (GSVA log-odds) go around it
-        while fl < u and sv[fl] == -np.inf:
-            fl += 1
-        fh = u - 1
-        while fh >= fl and sv[fh] == np.inf:
-            fh -= 1
-        lo_v = sv[fl] if fl <= fh else np.inf
-        hi_v = sv[fh] if fl <= fh else -np.inf
-        scale = nb / (hi_v - lo_v) if hi_v > lo_v else 0.0
-        start = np.zeros(nb + 2, np.int32)  # start[b] = fl + #{finite set values in buckets < b}
-        start[0] = fl
-        for i in range(fl, fh + 1):
-            start[int((sv[i] - lo_v) * scale) + 1] += 1
-        for b in range(1, nb + 2):
-            start[b] += start[b - 1]
-        lt = np.zeros(u + 1, np.int64)  # lt[i]: row values with exactly i set values below
-        le = np.zeros(u + 1, np.int64)  # le[i]: ... with exactly i set values at or below
-        seen = np.zeros(u + 1, np.int64)  # per group of equal set values: columns passed
-        for c in range(n):
-            x = X[r, c]
-            if lo_v <= x <= hi_v:
-                b = int((x - lo_v) * scale)
-                lo = start[b]
-                e = start[b + 1]
-                while lo < e and sv[lo] < x:
-                    lo += 1
-                hi = lo
-                while hi < e and sv[hi] <= x:
-                    hi += 1
-            else:  # outside the set values' finite range (few values): binary search
-                lo = np.searchsorted(sv, x, side="left")
-                hi = np.searchsorted(sv, x, side="right")
-            lt[lo] += 1
-            le[hi] += 1
-            if ordinal and hi > lo:
-                p = upos[c]
-                if p >= 0:
-                    before[r, p] = seen[lo]
-                seen[lo] += 1
-        # greater than sv[i]: values whose lt-bin is above i; at least sv[i]: le-bin above i
-        gt_acc = 0
-        ge_acc = 0
-        for i in range(u - 1, -1, -1):
-            gt_acc += lt[i + 1]
-            ge_acc += le[i + 1]
-            g = order[i]
-            greater[r, g] = gt_acc
-            equal[r, g] = ge_acc - gt_acc
+        lt = np.zeros(u + 1, np.int64)
+        le = np.zeros(u + 1, np.int64)
+        seen = np.zeros(u + 1, np.int64)
+        start = np.zeros(nb + 2, np.int32)
+        grid = _fill_grid(sv, start)
+        _place_row(X[r], upos, sv, start, grid, ordinal, lt, le, seen, before[r])
+        _finish_row(order, lt, le, greater[r], equal[r])
+
+
+@njit(parallel=True, cache=True)
+def _tie_prepare(S, order, start, grid):  # pragma: no cover
+    """Sort each row of ``S`` in place (``order[r]``: the permutation that did it) and fill
+    its bucket grid (``start[r]``, zeroed; ``grid[r]`` = lo, hi, scale)."""
+    for r in prange(S.shape[0]):
+        o = np.argsort(S[r])
+        tmp = S[r][o]
+        for i in range(o.size):
+            S[r, i] = tmp[i]
+            order[r, i] = o[i]
+        grid[r, 0], grid[r, 1], grid[r, 2] = _fill_grid(S[r], start[r])
+
+
+@njit(parallel=True, cache=True)
+def _tie_add(
+    B, bupos, sv, order, start, grid, ordinal, fill, lt, le, seen, before
+):  # pragma: no cover
+    u = sv.shape[1]
+    for r in prange(B.shape[0]):
+        if fill:  # the set genes' columns of B take their (sorted-away) values
+            inv = np.empty(u, np.int64)
+            for i in range(u):
+                inv[order[r, i]] = i
+            for c in range(B.shape[1]):
+                if bupos[c] >= 0:
+                    B[r, c] = sv[r, inv[bupos[c]]]
+        g = (grid[r, 0], grid[r, 1], grid[r, 2])
+        _place_row(B[r], bupos, sv[r], start[r], g, ordinal, lt[r], le[r], seen[r], before[r])
+
+
+@njit(parallel=True, cache=True)
+def _tie_finish(order, lt, le):  # pragma: no cover
+    u = order.shape[1]
+    for r in prange(order.shape[0]):
+        greater = np.empty(u, lt.dtype)
+        equal = np.empty(u, le.dtype)
+        _finish_row(order[r], lt[r], le[r], greater, equal)
+        lt[r, :u] = greater
+        le[r, :u] = equal
+
+
+class SetTieCounter:
+    """:func:`set_tie_counts` over column blocks, for a matrix that is never whole in memory
+    (GSVA's log-odds, computed gene block by gene block).
+
+    ``set_values`` (rows × the layout's genes, in that order; taken over and sorted in
+    place) must be the values the blocks hold at those genes, bit for bit (or the blocks
+    leave them to the counter: ``add(..., fill=True)``). Blocks may come
+    in any order, except with ``ordinal`` (then by increasing column). State: 20 bytes per
+    row and set gene (28 ordinal) (int32 counts) and each row's bucket grid (kept, so that it is not
+    rebuilt per block; ``grid_bytes`` for all rows, fewer buckets per set value where that
+    is too little), instead of the whole matrix.
+    """
+
+    def __init__(
+        self,
+        set_values: np.ndarray,
+        layout: SetLayout,
+        *,
+        ordinal: bool = False,
+        grid_bytes: int = CHUNK_BYTES // 4,
+    ):
+        n_rows, u = set_values.shape
+        self.layout = layout
+        self.ordinal = ordinal
+        nb = min(_BUCKETS_PER_VALUE * u, _MAX_BUCKETS, grid_bytes // max(1, 4 * n_rows))
+        self.sv = np.ascontiguousarray(set_values, dtype=np.float64)
+        self.order = np.empty((n_rows, u), dtype=np.int32)
+        self.start = np.zeros((n_rows, max(nb, 1) + 2), dtype=np.int32)
+        self.grid = np.zeros((n_rows, 3))
+        if u and n_rows:
+            _tie_prepare(self.sv, self.order, self.start, self.grid)
+        self.lt = np.zeros((n_rows, u + 1), dtype=np.int32)
+        self.le = np.zeros((n_rows, u + 1), dtype=np.int32)
+        shape = (n_rows, u + 1) if ordinal else (n_rows, 1)  # only ordinal counts use them
+        self.seen = np.zeros(shape, dtype=np.int32)
+        self.before = np.zeros(shape, dtype=np.int32)
+
+    def add(self, block: np.ndarray, cols: np.ndarray, *, fill: bool = False) -> None:
+        """Count the rows × ``cols`` block (``cols``: the layout's column indices). With
+        ``fill``, the block's set-gene columns are not read but written first, with the
+        values the counter was given (so they need not be computed twice)."""
+        if self.sv.shape[1] and block.shape[0]:
+            bupos = np.ascontiguousarray(self.layout.upos[cols])
+            state = (self.lt, self.le, self.seen, self.before)
+            grid = (self.sv, self.order, self.start, self.grid)
+            _tie_add(block, bupos, *grid, self.ordinal, fill, *state)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(greater, equal, before)`` as :func:`set_tie_counts` gives them (int32)."""
+        u = self.sv.shape[1]
+        if u and self.sv.shape[0]:
+            _tie_finish(self.order, self.lt, self.le)
+        before = self.before[:, :u] if self.ordinal else np.zeros((self.sv.shape[0], u), np.int32)
+        return self.lt[:, :u], self.le[:, :u], before
 
 
 def set_tie_counts(

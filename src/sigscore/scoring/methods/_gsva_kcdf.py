@@ -10,6 +10,7 @@ measured errors are in :mod:`sigscore.scoring.methods.gsva`'s docstring.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numba
@@ -21,7 +22,7 @@ from scipy.stats import rankdata
 
 from ...errors import UsageError
 from ._base import Matrix
-from ._gsva_common import CHUNK_BYTES, column_blocks
+from ._gsva_common import CHUNK_BYTES, block_width, dense_columns, matrix_bytes
 
 # GSVA 1.46 kernel_estimation.c: Φ tabulated at 10,001 points on [0, 10].
 _TABLE_RES = 10000
@@ -87,25 +88,29 @@ def _sums_r(col, h, table, acc):
 
 
 @numba.njit(parallel=True, cache=True)
-def _gaussian_logodds(X, bw, table, r_order, out):
-    """Gaussian-kernel CDF log-odds of every column of X (samples × genes) into ``out``.
+def _gaussian_logodds(X, cols, bw, table, r_order, out, ocols):
+    """Gaussian-kernel CDF log-odds of the columns ``cols`` of X (samples × genes) into
+    ``out[:, ocols[b]]`` (``bw[b]``: the bandwidth of column ``cols[b]``).
 
     Per gene the values are sorted and collapsed to distinct values with counts; each pair
     of distinct values is evaluated once (:func:`_pair_sums_table`). ``r_order``: R's
     all-pairs sum in sample order instead (:func:`_sums_r`), slower, same kernel values.
-    Genes run in parallel; float32 input is widened per column.
+    Genes run in parallel; float32 input is widened per column. A gene's values depend on
+    its own column only, so any grouping of the columns gives the same bits.
     """
-    m, n_genes = X.shape
-    for g in numba.prange(n_genes):
+    m = X.shape[0]
+    for b in numba.prange(cols.size):
+        g = cols[b]
+        o = ocols[b]
         col = np.empty(m)
         for i in range(m):
             col[i] = X[i, g]
         if r_order:
             acc = np.empty(m)
-            _sums_r(col, bw[g], table, acc)
+            _sums_r(col, bw[b], table, acc)
             for i in range(m):
                 p = acc[i] / m
-                out[i, g] = -math.log((1.0 - p) / p) if p > 0.0 else -math.inf
+                out[i, o] = -math.log((1.0 - p) / p) if p > 0.0 else -math.inf
             continue
         order = np.argsort(col)
         u = np.empty(m)
@@ -122,10 +127,10 @@ def _gaussian_logodds(X, bw, table, r_order, out):
             which[order[q]] = k
         u = u[: k + 1]
         acc = np.zeros(k + 1)
-        _pair_sums_table(u, cnt[: k + 1], bw[g], table, acc)
+        _pair_sums_table(u, cnt[: k + 1], bw[b], table, acc)
         for i in range(m):
             p = acc[which[i]] / m
-            out[i, g] = -math.log((1.0 - p) / p) if p > 0.0 else -math.inf
+            out[i, o] = -math.log((1.0 - p) / p) if p > 0.0 else -math.inf
     return out
 
 
@@ -185,7 +190,7 @@ def _fast_bin(X, cols, lo, step, npts, w):
 @numba.njit(parallel=True, cache=True)
 def _fast_interp(X, cols, lo, step, npts, w, conv, out):
     """Grid CDF ``F[k] = Σ_{k'<k} w[k'] + w[k]/2 + (w * K')[k]``, read at each sample by
-    linear interpolation, as log-odds into ``out[:, cols[b]]``."""
+    linear interpolation, as log-odds into ``out[:, b]`` (gene ``cols[b]``)."""
     m = X.shape[0]
     for b in numba.prange(cols.size):
         g = cols[b]
@@ -201,7 +206,7 @@ def _fast_interp(X, cols, lo, step, npts, w, conv, out):
             k = min(int(t), last)
             f = t - k
             p = min(((1.0 - f) * grid[k] + f * grid[k + 1]) / m, 1.0)
-            out[i, g] = -math.log((1.0 - p) / p) if p > 0.0 else -math.inf
+            out[i, b] = -math.log((1.0 - p) / p) if p > 0.0 else -math.inf
     return out
 
 
@@ -218,52 +223,72 @@ class FastGrid:
     fast: np.ndarray
 
 
-def fast_grid(X: np.ndarray, bw: np.ndarray) -> FastGrid:
-    """The ``kcdf="fast"`` grid of every column of dense ``X`` (samples × genes)."""
+@numba.njit(parallel=True, cache=True)
+def _col_min_max(X, cols, lo, hi):
+    """Per column ``cols[b]`` of X: its minimum and maximum (float64), read in place."""
     m = X.shape[0]
-    lo = X.min(axis=0).astype(np.float64)
-    hi = X.max(axis=0).astype(np.float64)
-    step = FAST_STEP * bw
-    npts = np.floor((hi - lo) / step).astype(np.int64) + 2  # lo + (npts - 1)·step > hi
-    length = npts + _FAST_HALF  # circular convolution without wrap-around
-    fast = float(m) * m / 2.0 > _PAIR_PER_FFT_POINT * length * np.log2(length)
-    return FastGrid(lo, step, npts, length, fast)
+    for b in numba.prange(cols.size):
+        g = cols[b]
+        a = float(X[0, g])
+        z = a
+        for i in range(1, m):
+            v = float(X[i, g])
+            a = min(a, v)
+            z = max(z, v)
+        lo[b] = a
+        hi[b] = z
 
 
-def _fast_logodds(X: np.ndarray, bw: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``kcdf="fast"`` log-odds of the dense block ``X`` (samples × genes) into ``out``.
+def fast_grid(X: np.ndarray, bw: np.ndarray, cols: np.ndarray | None = None) -> FastGrid:
+    """The ``kcdf="fast"`` grid of the columns ``cols`` (default: all) of dense ``X``
+    (samples × genes); ``bw[b]`` is the bandwidth of column ``cols[b]``."""
+    m = X.shape[0]
+    cols = np.arange(X.shape[1]) if cols is None else cols
+    lo = np.empty(cols.size)
+    hi = np.empty(cols.size)
+    _col_min_max(X, cols, lo, hi)
+    return _grid(lo, hi, bw, m)
 
-    Grid spacing ``c·h`` per gene (c = :data:`FAST_STEP`), so the kernel at grid offsets is
-    the same for every gene; genes are grouped by grid length for batched FFTs. Genes whose
-    exact kernel is cheaper (few samples) take the default's table kernel.
+
+def _fast_batches(grid: FastGrid) -> tuple[list[np.ndarray], np.ndarray]:
+    """The grid genes grouped for batched FFTs, and each gene's FFT length (0: exact kernel).
+
+    Genes go by grid length; a batch is the next genes whose arrays (grid, spectrum,
+    result: ~4 float64 copies of it) fit the memory budget at the FFT length of the longest
+    of them. The length is fixed here per gene, and the FFTs transform each row on its own,
+    so a gene's values do not depend on which genes it is computed with.
     """
-    m = X.shape[0]
-    grid = fast_grid(X, bw)
-    lo, step, npts, length, fast = grid.lo, grid.step, grid.npts, grid.length, grid.fast
-    exact = np.flatnonzero(~fast)
-    if exact.size:
-        sub = np.empty((m, exact.size))
-        _gaussian_logodds(X[:, exact], bw[exact], _PHI_TABLE, False, sub)
-        out[:, exact] = sub
-    todo = np.flatnonzero(fast)
+    length = grid.length
+    size_of = np.zeros(length.size, dtype=np.int64)
+    todo = np.flatnonzero(grid.fast)
     todo = todo[np.argsort(length[todo], kind="stable")]
+    batches = []
     start = 0
     while start < todo.size:
-        # the next genes (by grid length) whose arrays (grid, spectrum, result: ~4 float64
-        # copies of it) fit the memory budget at the FFT length of the longest of them
         rows = max(1, CHUNK_BYTES // (32 * int(length[todo[start]])))
         stop = min(todo.size, start + rows)
         size = next_fast_len(int(length[todo[stop - 1]]), real=True)
         stop = min(stop, start + max(1, CHUNK_BYTES // (32 * size)))
-        cols = todo[start:stop]
-        w = np.zeros((cols.size, size))
-        _fast_bin(X, cols, lo[cols], step[cols], npts[cols], w)
-        conv = irfft(
-            rfft(w, axis=1, workers=-1) * _fast_kernel_hat(size), n=size, axis=1, workers=-1
-        )
-        _fast_interp(X, cols, lo[cols], step[cols], npts[cols], w, conv, out)
+        size_of[todo[start:stop]] = size
+        batches.append(todo[start:stop])
         start = stop
-    return out
+    return batches, size_of
+
+
+def _fast_run(
+    X: np.ndarray, xcols: np.ndarray, grid: FastGrid, idx: np.ndarray, size: int
+) -> np.ndarray:
+    """``kcdf="fast"`` log-odds (samples × idx.size) of the grid's genes ``idx`` (columns
+    ``xcols`` of X) at FFT length ``size``."""
+    w = np.zeros((idx.size, size))
+    lo, step, npts = grid.lo[idx], grid.step[idx], grid.npts[idx]
+    _fast_bin(X, xcols, lo, step, npts, w)
+    spec = rfft(w, axis=1, workers=-1)
+    spec *= _fast_kernel_hat(size)
+    conv = irfft(spec, n=size, axis=1, workers=-1)
+    del spec
+    out = np.empty((X.shape[0], idx.size))
+    return _fast_interp(X, xcols, lo, step, npts, w, conv, out)
 
 
 def _poisson_logodds(G: np.ndarray) -> np.ndarray:
@@ -311,23 +336,111 @@ def check_poisson(X: Matrix) -> None:
     )
 
 
-def logodds(X: Matrix, sd: np.ndarray, kcdf: str, r_compat: bool) -> np.ndarray:
-    """Step 1: the kernel-CDF log-odds matrix, observations × genes (genes of ``X``)."""
-    n_obs, n_genes = X.shape
-    D = np.empty((n_obs, n_genes))
-    bw = sd / 4.0
-    if kcdf in ("gaussian", "fast") and not sp.issparse(X):
-        # dense input (float32 or float64) is read in place, column by column
+#: Bytes of one block of log-odds (samples × genes, float64): GSVA never holds them all,
+#: only a block at a time (its kernel temporaries are per gene, its FFT ones per batch).
+BLOCK_BYTES = CHUNK_BYTES // 4
+#: ... and at most this fraction of the input's bytes: a few blocks, as each one costs two
+#: parallel regions (their start and imbalance) that the unblocked kernel paid once.
+BLOCK_SHARE = 4
+
+
+class LogOdds:
+    """Step 1 over the columns ``xcols`` of ``X`` (gene ``j`` is column ``xcols[j]``, with
+    sample sd ``sd[j]``), for any group of genes at a time: :meth:`columns` for chosen
+    genes, :meth:`blocks` for all of them within :data:`BLOCK_BYTES` a block.
+
+    A gene's values depend on its own column only (``kcdf="fast"``: also on its FFT length,
+    fixed per gene from the plan of all genes), so every grouping gives the same bits.
+    Dense input (float32 or float64) is read in place; sparse input is densified a block of
+    columns at a time.
+    """
+
+    def __init__(self, X: Matrix, xcols: np.ndarray, sd: np.ndarray, kcdf: str, r_compat: bool):
+        self.X = X
+        self.xcols = np.asarray(xcols, dtype=np.int64)
+        self.bw = np.asarray(sd, dtype=np.float64) / 4.0
+        self.kcdf = kcdf
+        self.r_compat = r_compat
+        self.m = X.shape[0]
+        self.grid: FastGrid | None = None
+        self.batches: list[np.ndarray] = []
         if kcdf == "fast":
-            return _fast_logodds(X, bw, D)
-        return _gaussian_logodds(X, bw, _PHI_TABLE, r_compat, D)
-    for cols, block in column_blocks(X):
-        if kcdf == "fast":
-            _fast_logodds(block, bw[cols], D[:, cols])
-        elif kcdf == "gaussian":
-            _gaussian_logodds(block, bw[cols], _PHI_TABLE, r_compat, D[:, cols])
-        elif kcdf == "poisson":
-            D[:, cols] = _poisson_logodds(np.ascontiguousarray(block.T)).T
+            if sp.issparse(X):
+                lo = X.min(axis=0).toarray().ravel()[self.xcols].astype(np.float64)
+                hi = X.max(axis=0).toarray().ravel()[self.xcols].astype(np.float64)
+                self.grid = _grid(lo, hi, self.bw, self.m)
+            else:
+                self.grid = fast_grid(X, self.bw, self.xcols)
+            self.batches, self.size_of = _fast_batches(self.grid)
+
+    def columns(
+        self, idx: np.ndarray, out: np.ndarray | None = None, ocols: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Log-odds of genes ``idx``: samples × idx.size (C order), or into the columns
+        ``ocols`` of ``out`` (no temporary of that size with the Gaussian kernel)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if out is None:
+            out = np.empty((self.m, idx.size))
+            ocols = np.arange(idx.size)
+        if sp.issparse(self.X):
+            Xs = dense_columns(self.X, self.xcols[idx])
+            cols = np.arange(idx.size)
         else:
-            D[:, cols] = _ecdf_logodds(np.ascontiguousarray(block.T)).T
+            Xs, cols = self.X, self.xcols[idx]
+        if self.kcdf == "gaussian":
+            _gaussian_logodds(Xs, cols, self.bw[idx], _PHI_TABLE, self.r_compat, out, ocols)
+            return out
+        if self.kcdf in ("poisson", "none"):
+            G = np.asarray(Xs[:, cols], dtype=np.float64).T
+            kernel = _poisson_logodds if self.kcdf == "poisson" else _ecdf_logodds
+            out[:, ocols] = kernel(np.ascontiguousarray(G)).T
+            return out
+        size = self.size_of[idx]
+        for s in np.unique(size):  # 0: the table kernel (cheaper than an FFT for this gene)
+            sel = np.flatnonzero(size == s)
+            if s == 0:
+                kernel_args = (self.bw[idx[sel]], _PHI_TABLE, False, out, ocols[sel])
+                _gaussian_logodds(Xs, cols[sel], *kernel_args)
+            else:
+                out[:, ocols[sel]] = _fast_run(Xs, cols[sel], self.grid, idx[sel], int(s))
+        return out
+
+    def blocks(self, skip: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(genes, log-odds)`` over all genes, by increasing gene except with
+        ``kcdf="fast"`` (its FFT batches). The columns of genes ``skip`` are left unset (not
+        computed again: the caller has them, :meth:`SetTieCounter.add` fills them)."""
+        n = self.xcols.size
+        todo = np.ones(n, dtype=bool)
+        if skip is not None:
+            todo[skip] = False
+        width = block_width(self.m, min(BLOCK_BYTES, matrix_bytes(self.X) // BLOCK_SHARE))
+        if self.kcdf == "fast":
+            exact = np.flatnonzero(self.size_of == 0)
+            groups = [exact[a : a + width] for a in range(0, exact.size, width)] + self.batches
+        else:
+            groups = (np.arange(a, min(n, a + width)) for a in range(0, n, width))
+        for idx in groups:
+            block = np.empty((self.m, idx.size))
+            new = np.flatnonzero(todo[idx])
+            if new.size:
+                self.columns(idx[new], block, new)
+            yield idx, block
+            del block  # before the next one is allocated
+
+
+def _grid(lo: np.ndarray, hi: np.ndarray, bw: np.ndarray, m: int) -> FastGrid:
+    step = FAST_STEP * bw
+    npts = np.floor((hi - lo) / step).astype(np.int64) + 2  # lo + (npts - 1)·step > hi
+    length = npts + _FAST_HALF  # circular convolution without wrap-around
+    fast = float(m) * m / 2.0 > _PAIR_PER_FFT_POINT * length * np.log2(length)
+    return FastGrid(lo, step, npts, length, fast)
+
+
+def logodds(X: Matrix, sd: np.ndarray, kcdf: str, r_compat: bool) -> np.ndarray:
+    """Step 1 as one matrix, observations × genes (genes of ``X``); GSVA itself never
+    holds it whole (:class:`LogOdds`)."""
+    step1 = LogOdds(X, np.arange(X.shape[1]), sd, kcdf, r_compat)
+    D = np.empty(X.shape)
+    for idx, block in step1.blocks():
+        D[:, idx] = block
     return D

@@ -23,8 +23,12 @@ Parameters: ``kcdf="gaussian"`` (or ``"poisson"``, ``"none"``, ``"fast"``), ``ma
 ``r_compat=False``.
 
 Batch dependence: every score depends on all samples in the batch (step 1), so the method
-is neither row-wise nor sample-independent. It is a bulk method: the log-odds matrix
-(samples × genes) is dense; sparse input is densified in column blocks only. The kernel
+is neither row-wise nor sample-independent. It is a bulk method, and its memory stays a
+fraction of the input: the log-odds (samples × genes) are never held whole. The set genes'
+are computed first; then the other genes' come a block at a time (≤ 1/4 of the input's
+bytes) and are placed among the set genes' values in each sample
+(:class:`._gsva_common.SetTieCounter`, ~20 bytes per sample and set gene); dense input,
+float32 included, is read in place, sparse input densified a column block at a time. The kernel
 step costs O(genes × samples²) at most: per gene only pairs of distinct values closer than
 8.3 bandwidths are evaluated (further apart the kernel is exactly 0 or 1), each pair once;
 genes run in parallel. The walk needs only the set genes' places in each sample's order of
@@ -95,13 +99,15 @@ from ...errors import UsageError
 from ._base import GeneStats, IndexedSet, Matrix, MethodSpec
 from ._gsva_common import (
     CONSTANT_SD,
+    SetTieCounter,
     combine,
     expand_sets,
     gene_mean_sd,
+    matrix_bytes,
     restrict_parts,
-    set_tie_counts,
 )
-from ._gsva_kcdf import check_poisson, logodds
+from ._gsva_kcdf import BLOCK_BYTES, LogOdds, check_poisson
+from ._gsva_kcdf import logodds as logodds  # re-exported: step 1 as one matrix (tests)
 from ._ranks import set_layout
 
 KCDFS = ("gaussian", "poisson", "none", "fast")
@@ -213,15 +219,26 @@ def run(
         raise UsageError(
             f"gsva: fewer than 2 genes vary across the {n_obs} observations; nothing to rank"
         )
-    Xk = X[:, kept] if kept.size < n_genes else X
-    D = logodds(Xk, sd[kept], kcdf_key, r_compat)
+    step1 = LogOdds(X, kept, sd[kept], kcdf_key, r_compat)
     # re-index set genes onto the kept genes
     new_index = np.full(n_genes, -1, dtype=np.int64)
     new_index[kept] = np.arange(kept.size)
     plan = restrict_parts(plan, keep)
     kept_parts = [IndexedSet(str(j), new_index[p.genes]) for j, p in enumerate(plan.parts)]
     layout = set_layout(kept_parts, kept.size)
-    greater, equal, before = set_tie_counts(D, layout, ordinal=r_compat)
+    # the log-odds come a gene block at a time and are placed among the set genes' own
+    # (computed first, bit for bit the same) in each sample: never a samples × genes matrix
+    counter = SetTieCounter(
+        step1.columns(layout.genes),
+        layout,
+        ordinal=r_compat,
+        grid_bytes=min(BLOCK_BYTES, matrix_bytes(X) // 16),
+    )
+    if layout.size:
+        for idx, block in step1.blocks(skip=layout.genes):
+            counter.add(block, idx, fill=True)
+            del block
+    greater, equal, before = counter.result()
     set_pos = np.concatenate(layout.up or [np.zeros(0, np.int64)]).astype(np.int64)
     set_ptr = np.zeros(len(plan.parts) + 1, dtype=np.int64)
     set_ptr[1:] = np.cumsum([p.genes.size for p in plan.parts])
