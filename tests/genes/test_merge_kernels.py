@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -120,3 +121,115 @@ def test_widened_output_equals_the_same_type_merge_widened(op):
         assert not np.array_equal(exact.toarray(), wide.toarray())
     # trimmed to its stored values (no slack that scipy would copy again)
     assert wide.data.size == wide.nnz and wide.indices.size == wide.nnz
+
+
+def _random_csr(rng: np.random.Generator, n: int, m: int, dtype) -> sp.csr_matrix:
+    """Rows of every kind the merge meets: empty, dense, only a few columns, negatives."""
+    dense = rng.choice([-2.5, -0.5, 0.0, 0.0, 0.0, 0.0, 1.0, 1.5, 3.0], size=(n, m))
+    dense = (dense * rng.normal(1.0, 0.1, size=(n, m))).astype(dtype)
+    dense[rng.random(n) < 0.05] = 0.0  # empty rows
+    dense[rng.random(n) < 0.5, : m // 2] = 0.0  # rows holding only the later columns
+    return sp.csr_matrix(dense)
+
+
+@pytest.fixture
+def both_kernels(monkeypatch):
+    """merge_columns with every row merge run by the serial and the parallel kernel: the
+    arrays must agree bit for bit (returns the calls' count and whether any was canonical)."""
+    from sigscore.genes import _merge_jit as mj
+
+    calls = {"n": 0, "ok": 0}
+
+    def both(data, indices, indptr, target, group_code, size, op, out_data, out_idx):
+        members = np.flatnonzero(target < 0).astype(indices.dtype)
+        par_data, par_idx = np.full_like(out_data, np.nan), np.full_like(out_idx, -7)
+        ok_p, ptr_p = mj.merge_csr_parallel(
+            data, indices, indptr, target, group_code, size, op, par_data, par_idx, members
+        )
+        ok, ptr = mj.merge_csr(
+            data, indices, indptr, target, group_code, size, op, out_data, out_idx
+        )
+        assert ok_p == ok
+        calls["n"] += 1
+        if ok:
+            calls["ok"] += 1
+            nnz = int(ptr[-1])
+            np.testing.assert_array_equal(ptr_p, ptr)
+            np.testing.assert_array_equal(par_idx[:nnz], out_idx[:nnz])
+            assert par_data.dtype == out_data.dtype
+            assert par_data[:nnz].tobytes() == out_data[:nnz].tobytes()  # bit for bit
+        return ok, ptr
+
+    monkeypatch.setattr(mj, "merge_rows", both)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("dtype", "out_dtype"),
+    [(np.float32, None), (np.float64, None), (np.float32, np.float64)],
+)
+@pytest.mark.parametrize("op", [MAX, SUM, MEAN])
+def test_parallel_kernel_equals_serial(both_kernels, dtype, out_dtype, op):
+    rng = np.random.default_rng(300 + op)
+    n, m = 1500, 120  # several chunks of rows per thread
+    X = _random_csr(rng, n, m, dtype)
+    # a few groups (one of 5 members, pairs, members before and after their first column)
+    keys = np.arange(m)
+    keys[[3, 40, 77, 119, 90]] = 10
+    keys[[5, 60]] = 61
+    keys[[100]] = 2
+    codes, uniques = pd.factorize(pd.Index(keys.astype(str)))
+    got = merge_columns(X, codes, len(uniques), op, out_dtype=out_dtype)
+    assert both_kernels == {"n": 1, "ok": 1}
+    expected = _brute(X.toarray().astype(np.float64), codes, len(uniques), op)
+    np.testing.assert_allclose(got.toarray(), expected, rtol=1e-6, atol=1e-6)
+    assert not np.any(got.data == 0)  # all-zero groups stay implicit
+
+
+def test_parallel_kernel_reports_non_canonical_rows(both_kernels):
+    rng = np.random.default_rng(5)
+    X = _random_csr(rng, 1500, 80, np.float64)
+    codes = np.r_[np.arange(79), 0]
+    canonical = merge_columns(X, codes, 79, MAX)
+    for row in (0, 700, 1499):  # the first chunk, a middle one, the last row
+        Y = X.copy()
+        lo, hi = Y.indptr[row], Y.indptr[row + 1]
+        if hi - lo < 2:
+            Y.indptr[row + 1 :] += 2
+            Y.indices = np.insert(Y.indices, lo, [1, 0]).astype(Y.indices.dtype)
+            Y.data = np.insert(Y.data, lo, [4.0, 9.0])
+        else:  # swapped in place: a row whose columns are not increasing
+            Y.indices[[lo, lo + 1]] = Y.indices[[lo + 1, lo]]
+            Y.data[[lo, lo + 1]] = Y.data[[lo + 1, lo]]
+        Y.has_sorted_indices = False
+        both_kernels.update(n=0, ok=0)
+        got = merge_columns(Y, codes, 79, MAX)
+        assert both_kernels == {"n": 2, "ok": 1}  # refused, canonicalised, merged
+        reference = sp.csr_matrix(Y.toarray())
+        np.testing.assert_array_equal(
+            got.toarray(), merge_columns(reference, codes, 79, MAX).toarray()
+        )
+    assert canonical.nnz > 0
+
+
+def test_merge_rows_takes_the_parallel_kernel_for_large_inputs(monkeypatch):
+    """The dispatcher's choice: serial for small inputs or many duplicated columns."""
+    from sigscore.genes import _merge_jit as mj
+
+    taken = []
+    for name in ("merge_csr", "merge_csr_parallel"):
+        real = getattr(mj, name)
+        monkeypatch.setattr(
+            mj, name, lambda *a, _real=real, _name=name: taken.append(_name) or _real(*a)
+        )
+    rng = np.random.default_rng(9)
+    X = _random_csr(rng, 3000, 400, np.float32)
+    few = np.r_[np.arange(399), 7]
+    many = np.arange(400) // 2
+    monkeypatch.setattr(mj, "PARALLEL_MIN_NNZ", 1_000)
+    merge_columns(X, few, 399, SUM)
+    merge_columns(X, many, 200, SUM)
+    monkeypatch.setattr(mj, "PARALLEL_MIN_NNZ", X.nnz + 1)
+    merge_columns(X, few, 399, SUM)
+    expected_first = "merge_csr_parallel" if numba.get_num_threads() > 1 else "merge_csr"
+    assert taken == [expected_first, "merge_csr", "merge_csr"]

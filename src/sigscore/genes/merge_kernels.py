@@ -37,7 +37,7 @@ def merge_columns(
     slot_of_code = np.full(n_out, -1, dtype=np.int64)
     slot_of_code[dup_codes] = np.arange(dup_codes.size)
     slot = slot_of_code[codes]
-    from ._merge_jit import merge_csr  # numba: only sparse input needs it
+    from . import _merge_jit  # numba: only sparse input needs it
 
     # a column alone in its group maps to its output column; a duplicated one to -1 - slot
     target = np.where(slot >= 0, -1 - slot, codes)
@@ -47,7 +47,7 @@ def merge_columns(
         itype = np.int32 if max(n_out, M.nnz) < 2**31 else np.int64
         data = np.empty(M.nnz, dtype=out_dtype or M.data.dtype)
         idx = np.empty(M.nnz, dtype=itype)
-        ok, ptr = merge_csr(
+        ok, ptr = _merge_jit.merge_rows(
             M.data, M.indices, M.indptr, target, dup_codes, group_size, op, data, idx
         )
         if ok:
