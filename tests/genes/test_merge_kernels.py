@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from sigscore.genes.merge_kernels import MAX, MEAN, SUM, merge_columns
+from sigscore.genes.merge_kernels import MAX, MEAN, SUM, MergePlan, UnmergedRows, merge_columns
 
 
 def _brute(dense: np.ndarray, codes: np.ndarray, n_out: int, op: int) -> np.ndarray:
@@ -233,3 +233,42 @@ def test_merge_rows_takes_the_parallel_kernel_for_large_inputs(monkeypatch):
     merge_columns(X, few, 399, SUM)
     expected_first = "merge_csr_parallel" if numba.get_num_threads() > 1 else "merge_csr"
     assert taken == [expected_first, "merge_csr", "merge_csr"]
+
+
+def _same_csr(a: sp.csr_matrix, b: sp.csr_matrix) -> None:
+    assert a.shape == b.shape and a.dtype == b.dtype
+    np.testing.assert_array_equal(a.indptr, b.indptr)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    assert np.array_equal(a.data, b.data)  # bit for bit (no tolerance)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", [MAX, SUM, MEAN])
+def test_plan_and_unmerged_rows_equal_merge_columns(dtype, op):
+    rng = np.random.default_rng(31 + int(op))
+    m = 40
+    keys = rng.integers(0, 28, size=m).astype(str)
+    codes, uniques = pd.factorize(pd.Index(keys))
+    n_out = len(uniques)
+    plan = MergePlan.from_codes(codes, n_out, op)
+    # the plan's fields, from their definitions
+    size_of = np.bincount(codes, minlength=n_out)
+    np.testing.assert_array_equal(plan.group_code, np.flatnonzero(size_of > 1))
+    np.testing.assert_array_equal(plan.group_size, size_of[plan.group_code])
+    np.testing.assert_array_equal(plan.members, np.flatnonzero(size_of[codes] > 1))
+    alone = plan.target >= 0
+    np.testing.assert_array_equal(plan.target[alone], codes[alone])
+    np.testing.assert_array_equal(plan.group_code[-1 - plan.target[~alone]], codes[~alone])
+    dense = rng.choice([-2.5, -0.5, 0.0, 0.0, 0.0, 0.1, 1.0, 3.3], size=(30, m)).astype(dtype)
+    X = sp.csr_matrix(dense)
+    expected = merge_columns(X, codes, n_out, op)
+    block = UnmergedRows(X, plan)
+    assert block.shape == (30, n_out) and block.dtype == dtype and block.nnz == X.nnz
+    _same_csr(block.merged(), expected)
+    _same_csr(merge_columns(X, plan, n_out, op), expected)
+    wide = merge_columns(X, codes, n_out, op, out_dtype=np.float64)
+    _same_csr(block.merged(np.float64), wide)
+    # a dense matrix merged by the plan: the same as by its codes
+    np.testing.assert_array_equal(
+        merge_columns(dense, plan, n_out, op), merge_columns(dense, codes, n_out, op)
+    )

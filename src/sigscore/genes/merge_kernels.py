@@ -10,38 +10,107 @@ sparse use, so merging a dense matrix never imports numba.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
 MAX, SUM, MEAN = 0, 1, 2
 
 
+@dataclass(frozen=True)
+class MergePlan:
+    """How the columns of a matrix merge into ``n_out`` output columns (rule ``op``).
+
+    ``target``: per input column, its output column when it is alone in its group, or
+    ``-1 - slot`` for a member of the duplicated group ``slot``; per slot (in ascending
+    output column), ``group_code`` (the group's output column) and ``group_size`` (its
+    number of members, float64); ``members``: the input columns of all groups, ascending.
+    """
+
+    target: np.ndarray
+    group_code: np.ndarray
+    group_size: np.ndarray
+    members: np.ndarray
+    op: int
+    n_out: int
+
+    @classmethod
+    def from_codes(cls, codes: np.ndarray, n_out: int, op: int) -> MergePlan:
+        """The plan of ``codes`` (each input column's output column, see :func:`merge_columns`)."""
+        codes = np.asarray(codes, dtype=np.int64)
+        size_of = np.bincount(codes, minlength=n_out)
+        dup_codes = np.flatnonzero(size_of > 1)  # ascending, so slots follow output order
+        slot_of_code = np.full(n_out, -1, dtype=np.int64)
+        slot_of_code[dup_codes] = np.arange(dup_codes.size)
+        slot = slot_of_code[codes]
+        target = np.where(slot >= 0, -1 - slot, codes)
+        return cls(
+            target=target,
+            group_code=dup_codes.astype(np.int64),
+            group_size=size_of[dup_codes].astype(np.float64),
+            members=np.flatnonzero(slot >= 0),
+            op=int(op),
+            n_out=int(n_out),
+        )
+
+
+class UnmergedRows:
+    """A CSR row block whose duplicated columns are still to be merged by ``plan``.
+
+    For consumers that merge as they read (``MethodSpec.merges_in_kernel``): ``rows`` is
+    the raw block (float32 or float64, canonical or not); :meth:`merged` is the merged
+    block, exactly :func:`merge_columns`' result.
+    """
+
+    __slots__ = ("plan", "rows")
+
+    def __init__(self, rows: sp.csr_matrix, plan: MergePlan) -> None:
+        self.rows = rows
+        self.plan = plan
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.rows.shape[0], self.plan.n_out)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.rows.dtype
+
+    @property
+    def nnz(self) -> int:
+        """The raw block's stored values (at least the merged block's)."""
+        return int(self.rows.nnz)
+
+    def merged(self, out_dtype: np.dtype | type | None = None) -> sp.csr_matrix:
+        """The merged block (:func:`merge_columns` of ``rows``)."""
+        return merge_columns(self.rows, self.plan, self.plan.n_out, self.plan.op, out_dtype)
+
+
 def merge_columns(
     X: np.ndarray | sp.csr_matrix,
-    codes: np.ndarray,
+    codes: np.ndarray | MergePlan,
     n_out: int,
     op: int,
     out_dtype: np.dtype | type | None = None,
 ):
     """Columns of ``X`` reduced by group (``codes``: each column's output column, numbered
-    in order of first appearance); ``op`` is :data:`MAX`, :data:`SUM` or :data:`MEAN`.
+    in order of first appearance, or their :class:`MergePlan`, made once for many blocks);
+    ``op`` is :data:`MAX`, :data:`SUM` or :data:`MEAN`.
 
     ``out_dtype`` (sparse input only; default ``X``'s): a wider type written in the same
     pass, e.g. float64 blocks from float32 rows, equal to the same-type merge widened (each
     merged value is rounded to ``X``'s type first)."""
-    codes = np.asarray(codes, dtype=np.int64)
-    size_of = np.bincount(codes, minlength=n_out)
-    dup_codes = np.flatnonzero(size_of > 1)  # ascending, so slots follow output order
+    plan = codes if isinstance(codes, MergePlan) else MergePlan.from_codes(codes, n_out, op)
     if not sp.issparse(X):
-        return _merge_dense(X, codes, n_out, dup_codes, op)
-    slot_of_code = np.full(n_out, -1, dtype=np.int64)
-    slot_of_code[dup_codes] = np.arange(dup_codes.size)
-    slot = slot_of_code[codes]
+        t = plan.target  # each column's output column, back from the plan
+        if plan.group_code.size:
+            t = np.where(t >= 0, t, plan.group_code[np.maximum(-1 - t, 0)])
+        codes = t
+        return _merge_dense(X, codes, n_out, plan.group_code, op)
     from . import _merge_jit  # numba: only sparse input needs it
 
-    # a column alone in its group maps to its output column; a duplicated one to -1 - slot
-    target = np.where(slot >= 0, -1 - slot, codes)
-    group_size = size_of[dup_codes].astype(np.float64)
+    target, dup_codes, group_size = plan.target, plan.group_code, plan.group_size
     M = X
     for _ in range(2):  # the kernel stops at the first non-canonical row: canonicalise, retry
         itype = np.int32 if max(n_out, M.nnz) < 2**31 else np.int64

@@ -40,6 +40,31 @@ def float32_kept(enabled: bool = True) -> Iterator[None]:
         _KEEP_FLOAT32.reset(token)
 
 
+# Set by :func:`merge_deferred` around a run whose consumer merges duplicated columns itself.
+_DEFER_MERGE: contextvars.ContextVar[bool] = contextvars.ContextVar("defer_merge", default=False)
+
+
+@contextlib.contextmanager
+def merge_deferred(enabled: bool = True) -> Iterator[None]:
+    """Within this context (this thread / task), a matrix whose duplicated gene columns are
+    merged as it is read (:class:`sigscore.io.sources.MergedSource`) hands on its sparse row
+    blocks unmerged, as :class:`sigscore.genes.merge_kernels.UnmergedRows`.
+
+    For consumers that fix up the few duplicated columns of a row as they read it (the rank
+    kernels): the merged copy of every block costs more than the scoring itself.
+    """
+    token = _DEFER_MERGE.set(enabled)
+    try:
+        yield
+    finally:
+        _DEFER_MERGE.reset(token)
+
+
+def merge_is_deferred() -> bool:
+    """Whether the current context asked for unmerged blocks (:func:`merge_deferred`)."""
+    return _DEFER_MERGE.get()
+
+
 def csr_block(
     data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: tuple[int, int]
 ) -> sp.csr_matrix:

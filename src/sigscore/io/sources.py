@@ -27,15 +27,26 @@ import copy
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import InputError, UsageError
-from .blocks import Block, as_float_block, csr_block, group_max, sums_of_block
+from .blocks import (
+    PARALLEL_SUMS_MIN_NNZ,
+    Block,
+    as_float_block,
+    csr_block,
+    group_max,
+    merge_is_deferred,
+    sums_of_block,
+)
 from .chunks import chunk_rows_for
+
+if TYPE_CHECKING:
+    from ..genes.merge_kernels import MergePlan
 
 LOCAL_SCHEDULERS = (
     "threads",
@@ -288,6 +299,17 @@ class MergedSource(MemorySource):
         self.codes = np.asarray(codes, dtype=np.int64)
         self.op = int(op)
         self._merged: np.ndarray | None = None  # dense: merged once, on first read
+        self._plan: MergePlan | None = None
+
+    @property
+    def plan(self) -> MergePlan:
+        """The columns' :class:`~sigscore.genes.merge_kernels.MergePlan`, made once for all
+        blocks (on first use: a dense matrix never needs it)."""
+        if self._plan is None:
+            from ..genes.merge_kernels import MergePlan
+
+            self._plan = MergePlan.from_codes(self.codes, self._raw_shape[1], self.op)
+        return self._plan
 
     def merged(self) -> Block:
         """The whole merged matrix in ``X``'s type (what an eager merge returns)."""
@@ -337,13 +359,17 @@ class MergedSource(MemorySource):
     def _read(self, start: int, stop: int) -> Any:
         if not self.sparse:
             return self.merged()[start:stop]
-        from ..genes.merge_kernels import merge_columns
+        from ..genes.merge_kernels import UnmergedRows, merge_columns
 
         rows = super()._read(start, stop)
         # straight into the type the block is handed on in (as_float_block: float64, or
         # float32 kept for rank methods), so no second pass converts it
         wanted = as_float_block(sp.csr_matrix((0, 0), dtype=rows.dtype)).dtype
-        return merge_columns(rows, self.codes, self._raw_shape[1], self.op, out_dtype=wanted)
+        if merge_is_deferred() and rows.dtype == wanted:
+            # the consumer merges as it reads; rows of another type are merged here, since
+            # each group's value is rounded to the input's type before any widening
+            return UnmergedRows(rows, self.plan)
+        return merge_columns(rows, self.plan, self._raw_shape[1], self.op, out_dtype=wanted)
 
 
 class _Width:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
-from ..io.blocks import float32_kept
+from ..io.blocks import float32_kept, merge_deferred
 from ..io.chunks import chunk_rows_for
 from ..io.sources import MergedSource, RowSource, as_source, is_lazy
 from .methods import GeneStats, IndexedSet, MethodSpec
@@ -90,7 +90,7 @@ def run_method(
             if on_chunk is not None:
                 on_chunk(done[0], n_obs)
 
-        with float32_kept(spec.float32_blocks):
+        with float32_kept(spec.float32_blocks), merge_deferred(spec.merges_in_kernel):
             parts = src.map_chunks(
                 partial(_run_rows, spec.run, sets, kwargs), rows_per_chunk, on_chunk=advance
             )

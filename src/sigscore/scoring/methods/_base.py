@@ -95,6 +95,9 @@ class MethodSpec:
     # True: ``run`` only compares values within a row (ranks), so row blocks read as float32
     # are handed over as float32, not widened (exact either way; io.blocks.float32_kept)
     float32_blocks: bool = False
+    # True: ``run`` accepts row blocks whose duplicated gene columns are still to be merged
+    # (genes.merge_kernels.UnmergedRows; io.blocks.merge_deferred) and merges as it reads
+    merges_in_kernel: bool = False
 
     def params(self, **given: Any) -> dict[str, Any]:
         """Defaults overlaid with ``given``; unknown names are an error."""
