@@ -362,3 +362,60 @@ def test_deferred_merge_blocks_and_columns_equal_the_eager_merge(rule: str, layo
         )
     if sp.issparse(X):  # chunk sizing sees at most the input's stored values per row
         assert eager.X.nnz / 37 <= deferred.X.mean_row_nnz() <= X.nnz / 37
+
+
+def _duplicated(
+    rng: np.random.Generator, n_obs: int, dtype: type
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Sparse rows over 40 columns, 6 of them merging into 3 groups (codes numbered by first
+    appearance, as harmonise_columns numbers them): negative values, members not stored,
+    a group summing to 0, empty rows."""
+    X = sp.random(n_obs, 40, density=0.5, random_state=rng, format="csr", dtype=np.float64)
+    X.data = rng.normal(0.0, 3.0, X.nnz) * 10.0 ** rng.uniform(-3, 3, X.nnz)
+    X = sp.lil_matrix(X)
+    X[::7] = 0.0  # empty rows
+    X[1, 5], X[1, 17] = 2.5, -2.5  # group (5, 17) sums to 0 in row 1
+    X = sp.csr_matrix(X, dtype=dtype)
+    X.eliminate_zeros()
+    keys = np.arange(40)
+    keys[[17, 30]] = 5  # three members, of which rows store any subset
+    keys[21] = 2
+    keys[39] = 38
+    _, first, codes = np.unique(keys, return_index=True, return_inverse=True)
+    codes = np.argsort(np.argsort(first))[codes]  # renumbered by first appearance
+    return X, codes
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("parallel_from", [None, 300, 100_000])
+def test_merged_column_sums_equal_those_of_the_eager_merge(
+    dtype: type, parallel_from: int | None, monkeypatch
+) -> None:
+    """MergedSource.column_sums reads the raw rows (no merged block), with exactly the sums
+    of the merged matrix: one pass (scipy), two threads (numba) or undecided (merged)."""
+    from sigscore.genes.merge_kernels import MAX, MEAN, SUM, merge_columns
+    from sigscore.io import blocks, sources
+
+    if parallel_from is not None:  # small blocks take the two-thread split of big ones
+        monkeypatch.setattr(blocks, "PARALLEL_SUMS_MIN_NNZ", parallel_from)
+        monkeypatch.setattr(sources, "PARALLEL_SUMS_MIN_NNZ", parallel_from)
+    X, codes = _duplicated(np.random.default_rng(5), 300, dtype)
+    n_out = int(codes.max()) + 1
+    for op in (MAX, SUM, MEAN):
+        eager = MemorySource(merge_columns(X, codes, n_out, op))
+        source = MergedSource(X, codes, n_out, op)
+        for chunk in (1, 17, 37, 150, 300):  # 17 rows: split undecided at 300
+            got = source.column_sums(chunk)
+            want = eager.column_sums(chunk)
+            assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+            assert not np.array_equal(got[0], MemorySource(X).column_sums(chunk)[0][:n_out])
+    # rows whose columns are not in order are merged (and canonicalised) first
+    shuffled = X.copy()
+    row = slice(shuffled.indptr[2], shuffled.indptr[3])
+    shuffled.indices[row], shuffled.data[row] = (
+        shuffled.indices[row][::-1],
+        shuffled.data[row][::-1],
+    )
+    got = MergedSource(shuffled, codes, n_out, SUM).column_sums(100)
+    want = MemorySource(merge_columns(X, codes, n_out, SUM)).column_sums(100)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])

@@ -40,17 +40,23 @@ def _accumulate(acc, seen, present, n, s, x, r):
 
 
 @numba.njit(cache=True)
-def _place_groups(out_data, out_idx, start, w, present, n, group_code, acc, size, op, vals, cols):
-    """Insert the row's reduced groups (``present[:n]``) among its singles ``[start, w)``,
-    keeping columns sorted; returns the row's new end. Merging from the back is in place:
-    a row never grows (its groups have at least as many stored members)."""
-    for i in range(1, n):  # insertion sort by slot (= by output column): rows hold few groups
+def _sort_present(present, n):
+    """``present[:n]`` sorted by slot (= by output column): rows hold few groups."""
+    for i in range(1, n):
         v = present[i]
         j = i - 1
         while j >= 0 and present[j] > v:
             present[j + 1] = present[j]
             j -= 1
         present[j + 1] = v
+
+
+@numba.njit(cache=True)
+def _place_groups(out_data, out_idx, start, w, present, n, group_code, acc, size, op, vals, cols):
+    """Insert the row's reduced groups (``present[:n]``) among its singles ``[start, w)``,
+    keeping columns sorted; returns the row's new end. Merging from the back is in place:
+    a row never grows (its groups have at least as many stored members)."""
+    _sort_present(present, n)
     q = 0
     for i in range(n):
         v = _group_value(acc, present[i], size, op)
@@ -240,3 +246,47 @@ def merge_rows(
     return merge_csr_parallel(
         data, indices, indptr, target, group_code, size, op, out_data, out_idx, members
     )
+
+
+@numba.njit(cache=True, parallel=True)
+def merged_column_sums(data, indices, indptr, target, group_code, size, op, n_out, n_slabs):
+    """Per-column sums and sums of squares of the merged rows, read from the raw ones:
+    ``(ok, acc)``, ``acc[t]`` (2 × ``n_out``) the float64 sums over slab ``t`` of the rows
+    (``n_slabs`` equal runs of rows, one per thread), each column's values added in row
+    order, exactly as :func:`sigscore.io.blocks.sums_of_block` adds those of the merged
+    block (a group's value rounded to the input's type, then widened to float64, as stored;
+    an all-zero group stays implicit). ``ok`` is False if a row's columns are not strictly
+    increasing (the result is then meaningless: merge the block instead)."""
+    n_rows = indptr.size - 1
+    acc = np.zeros((n_slabs, 2, n_out))
+    step = (n_rows + n_slabs - 1) // n_slabs
+    bad = np.zeros(n_slabs, np.bool_)
+    for t in numba.prange(n_slabs):
+        red, seen, present, vals, _ = _scratch(max(group_code.size, 1), data.dtype, indices.dtype)
+        for r in range(t * step, min(n_rows, (t + 1) * step)):
+            n = 0
+            prev = -1
+            for k in range(indptr[r], indptr[r + 1]):
+                c = indices[k]
+                if c <= prev:
+                    bad[t] = True
+                    break
+                prev = c
+                g = target[c]
+                if g >= 0:  # alone in its group: its column's sums, in row order
+                    v = np.float64(data[k])
+                    acc[t, 0, g] += v
+                    acc[t, 1, g] += v * v
+                else:
+                    n = _accumulate(red, seen, present, n, -1 - g, data[k], r)
+            if bad[t]:
+                break
+            for i in range(n):  # the row's groups: one value each, as the merged row holds
+                s = present[i]
+                v = _group_value(red, s, size, op)
+                if v != 0.0:
+                    vals[0] = v  # rounded to the input's type, as stored by _place_groups
+                    x = np.float64(vals[0])
+                    acc[t, 0, group_code[s]] += x
+                    acc[t, 1, group_code[s]] += x * x
+    return not bad.any(), acc

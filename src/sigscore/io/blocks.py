@@ -171,9 +171,15 @@ def group_max(block: Block, codes: np.ndarray, n_out: int) -> Block:
     return merge_columns(block, codes, n_out, MAX)
 
 
+#: Stored values above which :func:`sums_of_block` sums a CSR block on two threads (numba,
+#: rows split in two halves) rather than in one pass (scipy): the halves round differently.
+PARALLEL_SUMS_MIN_NNZ = 1_000_000
+
+
 def sums_of_block(block: Block) -> np.ndarray:
+    """``(2, n_cols)``: the block's column sums and sums of squares (float64)."""
     if sp.issparse(block):
-        if block.nnz > 1_000_000:
+        if block.nnz > PARALLEL_SUMS_MIN_NNZ:
             return _csr_column_sums(block.data, block.indices, block.indptr, block.shape[1])
         s = np.asarray(block.sum(axis=0)).ravel()
         sq = np.asarray(block.multiply(block).sum(axis=0)).ravel()

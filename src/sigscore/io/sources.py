@@ -356,6 +356,50 @@ class MergedSource(MemorySource):
     def to_memory(self) -> Block:
         return self.merged() if not self._steps else super().to_memory()
 
+    def column_sums(self, chunk_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`RowSource.column_sums` of the merged rows, bit for bit, read from the raw
+        rows (no merged copy of each block): a column alone in its group adds its values to
+        its output column, a duplicated group its per-row value, in the row order and with
+        the two-thread split that :func:`~sigscore.io.blocks.sums_of_block` takes on the
+        merged block."""
+        wanted = as_float_block(sp.csr_matrix((0, 0), dtype=self.X.dtype)).dtype
+        if not self.sparse or self._steps or wanted != np.float64:
+            return super().column_sums(chunk_rows)
+        from ..genes import _merge_jit
+        from ..genes.merge_kernels import merge_columns
+
+        chunk_rows = max(1, int(chunk_rows or chunk_rows_for(self)))
+        plan, n_obs = self.plan, self._raw_shape[0]
+        parts = []
+        for start in range(0, n_obs, chunk_rows):
+            stop = min(n_obs, start + chunk_rows)
+            rows = MemorySource._read(self, start, stop)
+            # sums_of_block's split depends on the merged block's stored values: between
+            # the raw count and that less every member column of every row
+            two = rows.nnz - (stop - start) * plan.members.size > PARALLEL_SUMS_MIN_NNZ
+            ok = False
+            if two or rows.nnz <= PARALLEL_SUMS_MIN_NNZ:
+                ok, acc = _merge_jit.merged_column_sums(
+                    rows.data, rows.indices, rows.indptr, plan.target, plan.group_code,
+                    plan.group_size, plan.op, plan.n_out, 2 if two else 1,
+                )  # fmt: skip
+            if ok:
+                parts.append(acc[0] + acc[1] if two else acc[0])
+            else:  # undecided split, or rows not canonical: merge the block and sum it
+                merged = merge_columns(rows, plan, plan.n_out, plan.op, out_dtype=wanted)
+                parts.append(sums_of_block(merged))
+        if not parts:
+            return np.zeros(self.shape[1]), np.zeros(self.shape[1])
+        total = np.sum(parts, axis=0)
+        return total[0], total[1]
+
+    def _finish(self, block: Any, start: int) -> Block:
+        from ..genes.merge_kernels import UnmergedRows
+
+        # an unmerged block (see _read) is already of the type it is handed on in, and has
+        # no column maps to go through; a memory source checks no values
+        return block if isinstance(block, UnmergedRows) else super()._finish(block, start)
+
     def _read(self, start: int, stop: int) -> Any:
         if not self.sparse:
             return self.merged()[start:stop]
@@ -365,7 +409,7 @@ class MergedSource(MemorySource):
         # straight into the type the block is handed on in (as_float_block: float64, or
         # float32 kept for rank methods), so no second pass converts it
         wanted = as_float_block(sp.csr_matrix((0, 0), dtype=rows.dtype)).dtype
-        if merge_is_deferred() and rows.dtype == wanted:
+        if merge_is_deferred() and rows.dtype == wanted and not self._steps:
             # the consumer merges as it reads; rows of another type are merged here, since
             # each group's value is rounded to the input's type before any widening
             return UnmergedRows(rows, self.plan)
