@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from sigscore.genes._merge_jit import _accumulate, _group_value, _scratch, _sort_present
+
 from ._ranks import ASC_AVERAGE, AUCELL, AUCELL_ORDINAL, UCELL
 
 
@@ -150,8 +152,8 @@ def _row_query_counts(
     lo: int,
     hi: int,
     n_genes: int,
-    upos: np.ndarray,
-    in_univ: np.ndarray,
+    qpos: np.ndarray,
+    kind: np.ndarray,
     qp: np.ndarray,
     qv: np.ndarray,
     qg: np.ndarray,
@@ -159,27 +161,61 @@ def _row_query_counts(
     uq: np.ndarray,
     ugt: np.ndarray,
     ueq: np.ndarray,
-) -> tuple[int, int, int]:
+    r: int,
+    mg: tuple,
+) -> tuple[int, int, int, int]:
     """Like :func:`_row_tie_counts` but only for the row's non-zero set genes.
 
-    Fills, for the ``m`` non-zero set genes of the row in column order, their universe
-    positions ``qp[:m]``, values ``qv[:m]``, ``greater`` ``qg[:m]`` and ``equal`` ``qe[:m]``;
-    returns ``m`` and the shared ``(greater, equal)`` of every set gene that is zero in the
-    row. ``uq``/``ugt``/``ueq`` are scratch (universe-sized, like the query arrays), so a
-    row allocates nothing. Cost O(nnz * u) for ``u <= _LINEAR_GRID`` distinct query values
-    (vectorised compares), else O(nnz log u), plus sorting the ``m`` queries.
+    Fills, for the ``m`` non-zero set genes of the row, their universe positions
+    ``qp[:m]``, values ``qv[:m]``, ``greater`` ``qg[:m]`` and ``equal`` ``qe[:m]``; returns
+    ``m``, ``m1`` and the shared ``(greater, equal)`` of every set gene that is zero in the
+    row. ``qp[:m1]`` and ``qp[m1:m]`` each ascend (the columns' order). ``kind[c]`` is 1 for
+    a set gene's column, 0 for another column, 2 for a member of a duplicated group still to
+    be merged (``mg``: see :func:`segment_sums_csr`); ``qpos[c]`` is a set gene's universe
+    position. ``uq``/``ugt``/``ueq`` are scratch (universe-sized, like the query arrays), so
+    a row allocates nothing. Cost O(nnz * u) for ``u <= _LINEAR_GRID`` distinct query
+    values (vectorised compares), else O(nnz log u), plus sorting the ``m`` queries.
+
+    A row with group members is counted as the merged row (see :mod:`..genes._merge_jit`):
+    its members' values are reduced per group as :func:`merge_csr` does; a non-zero group
+    value is a query when its column is a set gene; the raw row's counts are then corrected
+    by taking out every stored member value and adding every non-zero group value.
     """
+    target, size, op, gpos, sc, mv = mg
+    acc, seen, present, vals = sc[0], sc[1], sc[2], sc[3]
     nnz = hi - lo
-    n_implicit = n_genes - nnz
     m = 0
+    nm = 0  # stored group members of the row
+    n = 0  # groups with a stored member
     for k in range(lo, hi):
         c = indices[k]
-        if in_univ[c]:
+        kd = kind[c]  # one byte per column: stays in L1 cache while the rows stream by
+        if kd == 1:
             x = data[k]
             if x != 0.0:
-                qp[m] = upos[c]
+                qp[m] = qpos[c]
                 qv[m] = x
                 m += 1
+        elif kd == 2:
+            x = data[k]
+            mv[nm] = x
+            nm += 1
+            n = _accumulate(acc, seen, present, n, -1 - target[c], x, r)
+    m1 = m
+    q = 0  # non-zero groups (an all-zero group stays implicit, as in the merged row)
+    if n:
+        _sort_present(present, n)  # by slot = by output column, as the merged row holds them
+        for i in range(n):
+            v = _group_value(acc, present[i], size, op)
+            if v != 0.0:
+                vals[q] = v  # rounded to the block's type, as merge_csr stores it
+                p = gpos[present[i]]
+                if p >= 0:
+                    qp[m] = p
+                    qv[m] = vals[q]
+                    m += 1
+                q += 1
+    n_implicit = n_genes - (nnz - nm + q)
     # the sorted distinct query values uq[:u]
     if m <= _INSERTION_SORT:
         for t in range(m):
@@ -197,12 +233,19 @@ def _row_query_counts(
             uq[u] = uq[t]
             u += 1
     row = data[lo:hi]
+    out = mv[:nm]  # taken out of the raw row's counts
+    into = vals[:q]  # put in
     # branch-free counts (the np.int64 casts keep LLVM's loops vectorised)
     n_pos = np.int64(0)
     n_zero_stored = np.int64(0)
     for k in range(nnz):
         n_pos += np.int64(row[k] > 0.0)
         n_zero_stored += np.int64(row[k] == 0.0)
+    for k in range(nm):
+        n_pos -= np.int64(out[k] > 0.0)
+        n_zero_stored -= np.int64(out[k] == 0.0)
+    for k in range(q):
+        n_pos += np.int64(into[k] > 0.0)  # group values are non-zero
     if u <= _LINEAR_GRID:
         for j in range(u):
             v = uq[j]
@@ -211,6 +254,12 @@ def _row_query_counts(
             for k in range(nnz):
                 g += np.int64(row[k] > v)
                 e += np.int64(row[k] == v)
+            for k in range(nm):
+                g -= np.int64(out[k] > v)
+                e -= np.int64(out[k] == v)
+            for k in range(q):
+                g += np.int64(into[k] > v)
+                e += np.int64(into[k] == v)
             ugt[j] = g
             ueq[j] = e
     else:
@@ -219,12 +268,11 @@ def _row_query_counts(
         ugt[: u + 1] = 0
         ueq[:u] = 0
         for k in range(nnz):
-            x = row[k]
-            j = _count_less(uq[:u], x)
-            if j < u and uq[j] == x:
-                ueq[j] += 1
-            else:
-                ugt[j] += 1
+            _bin(uq, u, row[k], ugt, ueq, 1)
+        for k in range(nm):
+            _bin(uq, u, out[k], ugt, ueq, -1)
+        for k in range(q):
+            _bin(uq, u, into[k], ugt, ueq, 1)
         above = ugt[u]
         for j in range(u - 1, -1, -1):
             between = ugt[j]
@@ -237,7 +285,18 @@ def _row_query_counts(
             g += n_implicit  # the implicit zeros rank above a negative value
         qg[t] = g
         qe[t] = ueq[j]
-    return m, n_pos, n_implicit + n_zero_stored
+    return m, m1, n_pos, n_implicit + n_zero_stored
+
+
+@njit(cache=True, inline="always")
+def _bin(uq: np.ndarray, u: int, x: float, between: np.ndarray, at: np.ndarray, w: int) -> None:
+    """Add ``w`` to the grid bin of ``x``: ``at[j]`` if ``x == uq[j]``, else ``between[j]``
+    (``x`` strictly between ``uq[j-1]`` and ``uq[j]``)."""
+    j = _count_less(uq[:u], x)
+    if j < u and uq[j] == x:
+        at[j] += w
+    else:
+        between[j] += w
 
 
 @njit(cache=True, parallel=True)
@@ -305,6 +364,14 @@ def segment_sums_csr(
     mode: int,
     cap: float,
     univ_cols: np.ndarray,
+    kind: np.ndarray,
+    qpos: np.ndarray,
+    target: np.ndarray,
+    group_code: np.ndarray,
+    group_size: np.ndarray,
+    op: int,
+    gpos: np.ndarray,
+    n_members: int,
 ) -> np.ndarray:
     """For each row and segment, the sum over the segment's genes of ``_transform``.
 
@@ -312,6 +379,13 @@ def segment_sums_csr(
     is ``size * z`` plus, for each of its genes that is non-zero in the row, the difference
     from ``z`` (found through the gene -> segments index ``gene_seg_ptr``/``gene_segs``).
     Ordinal ties give every zero gene its own rank and take the per-gene path.
+
+    Rows whose duplicated columns are still to be merged (:class:`UnmergedRows`; not for
+    the ordinal mode) are scored as the merged rows, bit for bit, without writing them:
+    ``kind``/``qpos`` are per raw column (:func:`_row_query_counts`), ``target``,
+    ``group_code``, ``group_size``, ``op`` the merge plan, ``gpos`` each group's universe
+    position (-1 if not a set gene), ``n_members`` its member count. Otherwise ``kind`` is
+    ``upos >= 0`` (int8), ``qpos`` is ``upos`` and there are no groups.
     """
     n_rows = indptr.size - 1
     n_seg = seg_ptr.size - 1
@@ -337,7 +411,6 @@ def segment_sums_csr(
                 out[i, s] = acc
         return out
     # rows in chunks, each with its own scratch: no allocation per row
-    in_univ = upos >= 0  # 1 byte per gene: stays in L1 cache while the rows stream by
     n_chunks = (n_rows + _ROWS_PER_CHUNK - 1) // _ROWS_PER_CHUNK
     for c in prange(n_chunks):
         qp = np.empty(n_univ, dtype=np.int64)
@@ -347,16 +420,32 @@ def segment_sums_csr(
         uq = np.empty(n_univ, dtype=data.dtype)
         ugt = np.empty(n_univ + 1, dtype=np.int64)
         ueq = np.empty(n_univ, dtype=np.int64)
+        mg = (
+            target, group_size, op, gpos,
+            _scratch(max(group_code.size, 1), data.dtype, indices.dtype),
+            np.empty(max(n_members, 1), dtype=data.dtype),
+        )  # fmt: skip
         for i in range(c * _ROWS_PER_CHUNK, min(n_rows, (c + 1) * _ROWS_PER_CHUNK)):
-            m, zg, ze = _row_query_counts(
-                data, indices, indptr[i], indptr[i + 1], n_genes, upos, in_univ, qp, qv, qg, qe, uq,
-                ugt, ueq,
+            m, m1, zg, ze = _row_query_counts(
+                data, indices, indptr[i], indptr[i + 1], n_genes, qpos, kind, qp, qv, qg, qe, uq,
+                ugt, ueq, i, mg,
             )  # fmt: skip
             # a row without zeros (all values stored, non-zero) has no zero block to rank
             z = _transform(zg, ze, n_genes, mode, cap) if ze > 0 else 0.0
             for s in range(n_seg):
                 out[i, s] = (seg_ptr[s + 1] - seg_ptr[s]) * z
-            for t in range(m):
+            # the queries in column order (= universe order), as the merged row holds
+            # them: singles qp[:m1] and groups qp[m1:m], each ascending, merged, so that
+            # every segment adds its deltas in the same order
+            a = 0
+            b = m1
+            for _ in range(m):
+                if b >= m or (a < m1 and qp[a] < qp[b]):
+                    t = a
+                    a += 1
+                else:
+                    t = b
+                    b += 1
                 delta = _transform(qg[t], qe[t], n_genes, mode, cap) - z
                 p = qp[t]
                 for r in range(gene_seg_ptr[p], gene_seg_ptr[p + 1]):

@@ -45,6 +45,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sigscore.errors import InputError, UsageError
+from sigscore.genes.merge_kernels import UnmergedRows
 
 from ._base import IndexedSet
 
@@ -80,8 +81,16 @@ _KERNELS = "sigscore.scoring.methods._rank_kernels"
 Engine = Literal["auto", "numpy", "numba"]
 
 
-def as_csr(X: np.ndarray | sp.spmatrix | sp.sparray) -> sp.csr_matrix:
+def as_csr(
+    X: np.ndarray | sp.spmatrix | sp.sparray | UnmergedRows, *, unmerged_ok: bool = False
+) -> sp.csr_matrix | UnmergedRows:
     """A CSR view of a row chunk in canonical form (sorted, no duplicate entries).
+
+    Rows whose duplicated columns are still to be merged (:class:`UnmergedRows`) are
+    merged, or with ``unmerged_ok`` (callers that hand them to :func:`segment_sums` only)
+    returned as they are when their raw rows are float32/float64, finite and canonical:
+    the kernel merges as it reads. Anything else takes the merged block, so errors and
+    values are those of the merged matrix.
 
     float32 values stay float32: the kernels only compare values, and widening float32 to
     float64 is exact, so the counts (and every score) are the same; other dtypes become
@@ -90,6 +99,13 @@ def as_csr(X: np.ndarray | sp.spmatrix | sp.sparray) -> sp.csr_matrix:
     it to CSR drops its zeros, which the kernels then treat exactly like implicit zeros, so
     dense and sparse inputs give identical results.
     """
+    if isinstance(X, UnmergedRows):
+        R = X.rows
+        if unmerged_ok and type(R) is sp.csr_matrix and R.dtype in _RANK_DTYPES:
+            bad, canonical = _scan(R)
+            if bad < 0 and canonical:
+                return X
+        X = X.merged()
     if sp.issparse(X):
         M = X if type(X) is sp.csr_matrix else sp.csr_matrix(X)
         if M.dtype not in _RANK_DTYPES:
@@ -270,7 +286,12 @@ def _transform(
 
 
 def segment_sums(
-    M: sp.csr_matrix, layout: SetLayout, mode: int, cap: float = 0.0, *, engine: Engine = "auto"
+    M: sp.csr_matrix | UnmergedRows,
+    layout: SetLayout,
+    mode: int,
+    cap: float = 0.0,
+    *,
+    engine: Engine = "auto",
 ) -> np.ndarray:
     """Per row of ``M``, sums of a rank transform over each set part.
 
@@ -278,10 +299,17 @@ def segment_sums(
     down parts. ``mode`` is one of :data:`UCELL`, :data:`AUCELL`, :data:`ASC_AVERAGE`,
     :data:`ASC_MIN`, :data:`AUCELL_ORDINAL`; ``cap`` is UCell's ``max_rank`` or AUCell's ``n_up``.
     ``engine="numpy"`` applies to the half-integer modes only (AUCell's always use numba).
+    :class:`UnmergedRows` (from :func:`as_csr`) give the sums of the merged rows, bit for bit.
     """
     segs = list(layout.up) + list(layout.down)
     if M.shape[0] == 0:
         return np.zeros((0, len(segs)))
+    if isinstance(M, UnmergedRows) and (
+        mode == AUCELL_ORDINAL
+        or (mode in _EXACT_MODES and _use_numpy(M.shape, engine))
+        or not _singles_ascend(M.plan.target)
+    ):
+        M = M.merged()  # the kernel's fix-up covers the expected-ties path only
     if mode in _EXACT_MODES and _use_numpy(M.shape, engine):
         greater, equal, _ = _counts(M, layout, ordinal=False, engine="numpy")
         vals = _transform(greater, equal, M.shape[1], mode, float(cap))
@@ -301,12 +329,26 @@ def segment_sums(
     gene_seg_ptr[1:] = np.cumsum(np.bincount(members, minlength=layout.size))
     from ._rank_kernels import segment_sums_csr
 
+    upos = layout.upos
+    if isinstance(M, UnmergedRows):
+        plan, R = M.plan, M.rows
+        alone = plan.target >= 0
+        qpos = np.full(plan.target.size, -1, dtype=np.int64)
+        qpos[alone] = upos[plan.target[alone]]
+        kind = (qpos >= 0).astype(np.int8)
+        kind[plan.members] = 2
+        groups = (plan.target, plan.group_code, plan.group_size, plan.op)
+        gpos, n_members = upos[plan.group_code], int(plan.members.size)
+    else:
+        R, qpos, kind = M, upos, (upos >= 0).astype(np.int8)
+        none = np.zeros(0, dtype=np.int64)
+        groups, gpos, n_members = (none, none, np.zeros(0), 0), none, 0
     return segment_sums_csr(
-        M.data,
-        M.indices,
-        M.indptr,
+        R.data,
+        R.indices,
+        R.indptr,
         M.shape[1],
-        layout.upos,
+        upos,
         layout.size,
         seg_ptr,
         members,
@@ -315,7 +357,19 @@ def segment_sums(
         mode,
         float(cap),
         layout.genes,
+        kind,
+        qpos,
+        *groups,
+        gpos,
+        n_members,
     )
+
+
+def _singles_ascend(target: np.ndarray) -> bool:
+    """Whether the columns alone in their group keep their order when merged (output columns
+    numbered in order of first appearance), so a raw row's set genes come in merged order."""
+    alone = target[target >= 0]
+    return bool(np.all(alone[1:] > alone[:-1]))
 
 
 def tie_counts_dense(

@@ -86,7 +86,7 @@ def run(
     """
     if ties not in _TIES:
         raise UsageError(f"aucell: ties must be one of {sorted(_TIES)}, got {ties!r}")
-    M = as_csr(X)
+    M = as_csr(X, unmerged_ok=True)
     n_up = resolve_n_up(max_rank, M.shape[1])
     layout = set_layout(sets, M.shape[1])
     sums = segment_sums(M, layout, _TIES[ties], n_up)
@@ -109,4 +109,5 @@ SPEC = MethodSpec(
     sample_independent=True,
     defaults={"max_rank": 0.05, "ties": "expected"},
     float32_blocks=True,  # ranks only: float32 blocks are not widened
+    merges_in_kernel=True,  # duplicated columns merged by the rank kernel as it reads
 )

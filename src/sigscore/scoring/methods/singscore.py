@@ -69,7 +69,7 @@ def run(
 ) -> np.ndarray:
     """singscore total scores, shape ``(n_obs, n_sets)``; see the module docstring."""
     mode = _mode(ties)
-    M = as_csr(X)
+    M = as_csr(X, unmerged_ok=True)
     n_genes = M.shape[1]
     layout = set_layout(sets, n_genes)
     sums = segment_sums(M, layout, mode)
@@ -125,4 +125,5 @@ SPEC = MethodSpec(
     sample_independent=True,
     defaults={"center": True, "ties": "average"},
     float32_blocks=True,  # ranks only: float32 blocks are not widened
+    merges_in_kernel=True,  # duplicated columns merged by the rank kernel as it reads
 )

@@ -53,7 +53,7 @@ def run(
         raise UsageError(f"ucell: max_rank must be a positive integer, got {max_rank!r}")
     if not np.isfinite(w_neg):
         raise UsageError(f"ucell: w_neg must be a finite number, got {w_neg!r}")
-    M = as_csr(X)
+    M = as_csr(X, unmerged_ok=True)
     cap = min(int(max_rank), M.shape[1])
     layout = set_layout(sets, M.shape[1])
     sums = segment_sums(M, layout, UCELL, cap)
@@ -75,4 +75,5 @@ SPEC = MethodSpec(
     sample_independent=True,
     defaults={"max_rank": 1500, "w_neg": 1.0},
     float32_blocks=True,  # ranks only: float32 blocks are not widened
+    merges_in_kernel=True,  # duplicated columns merged by the rank kernel as it reads
 )
