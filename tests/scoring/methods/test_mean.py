@@ -69,3 +69,66 @@ def test_errors_and_spec() -> None:
         )
     spec = get_method("mean")
     assert spec.needs_gene_stats and spec.accepts_weights and not spec.sample_independent
+
+
+def _unmerged_case(dtype: type, op: int, seed: int = 3):
+    """Raw CSR rows over 120 columns whose 8 duplicated groups (2-4 members spread among
+    the singles) merge into fewer output columns, with the eager merge (float64 blocks, as
+    a scoring run reads them): negative values, members not stored, zero groups, empty rows."""
+    from sigscore.genes.merge_kernels import MergePlan, UnmergedRows, merge_columns
+
+    rng = np.random.default_rng(seed)
+    X = sp.random(300, 120, density=0.35, random_state=rng, format="csr", dtype=np.float64)
+    X.data = rng.normal(0.0, 2.0, X.nnz) * 10.0 ** rng.uniform(-2, 2, X.nnz)
+    X = sp.lil_matrix(X)
+    X[::9] = 0.0  # empty rows
+    keys = np.arange(120)
+    pool = rng.permutation(120)
+    for g in range(8):  # disjoint groups of 2-4 columns anywhere in the row
+        members, pool = pool[: 2 + g % 3], pool[2 + g % 3 :]
+        keys[members] = keys[members.min()]
+        X[g + 1, members[0]], X[g + 1, members[1]] = 1.5, -1.5  # SUM/MEAN 0 in this row
+    X = sp.csr_matrix(X, dtype=dtype)
+    _, first, codes = np.unique(keys, return_index=True, return_inverse=True)
+    codes = np.argsort(np.argsort(first))[codes]  # numbered by first appearance
+    n_out = int(codes.max()) + 1
+    plan = MergePlan.from_codes(codes, n_out, op)
+    assert plan.group_code.size == 8
+    return UnmergedRows(X, plan), merge_columns(X, plan, n_out, op, out_dtype=np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", [0, 1, 2])  # MAX, SUM, MEAN
+def test_linear_scores_of_unmerged_rows_equal_the_merged_rows(dtype: type, op: int) -> None:
+    """Rows merged as the product reads them give the merged block's sums bit for bit
+    (groups added at their output column's place among the singles)."""
+    from sigscore.scoring.methods.mean import linear_scores
+
+    raw, merged = _unmerged_case(dtype, op)
+    rng = np.random.default_rng(4)
+    n_out = merged.shape[1]
+    C = sp.random(n_out, 6, density=0.3, random_state=rng, format="csr")
+    C.data = rng.normal(0.0, 1.0, C.nnz) * 10.0 ** rng.uniform(-8, 8, C.nnz)
+    C = C.tolil()
+    C[raw.plan.group_code[:5], 0] = 1.0 / 3.0  # most groups in some set
+    C = C.tocsc()
+    want = linear_scores(merged, C)
+    got = linear_scores(raw, C)
+    assert np.array_equal(got, want)
+    mask = np.ones(n_out)
+    mask[raw.plan.group_code] = 0.0
+    no_groups = sp.csr_matrix(merged.multiply(mask))
+    assert not np.array_equal(got[:, 0], linear_scores(no_groups, C)[:, 0])  # groups count
+    # a row whose columns are not in order is merged (and sorted) first
+    rows = raw.rows.copy()
+    lo, hi = rows.indptr[2], rows.indptr[3]
+    rows.indices[lo:hi], rows.data[lo:hi] = rows.indices[lo:hi][::-1], rows.data[lo:hi][::-1]
+    assert np.array_equal(linear_scores(type(raw)(rows, raw.plan), C), want)
+    # the mean method takes such rows as they come
+    sets = [
+        IndexedSet("a", raw.plan.group_code[:3], np.array([0, 5])),
+        IndexedSet("b", np.arange(9)),
+    ]
+    stats = _stats(merged.toarray())
+    assert np.array_equal(run(raw, sets, gene_stats=stats), run(merged, sets, gene_stats=stats))
+    assert get_method("mean").merges_in_kernel

@@ -29,6 +29,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from sigscore.errors import UsageError
+from sigscore.genes._merge_jit import _accumulate, _group_value, _scratch, _sort_present
+from sigscore.genes.merge_kernels import UnmergedRows
 
 from ._base import GeneStats, IndexedSet, Matrix, MethodSpec
 
@@ -97,23 +99,116 @@ def _csr_times_coef(data, indices, indptr, slot, coef, out):
                     out[r, j] += x * coef[s, j]
 
 
-def linear_scores(X: Matrix, C: sp.spmatrix) -> np.ndarray:
-    """``X @ C`` as a dense (n_obs × n_sets) array without densifying a sparse ``X``.
+#: Rows per chunk of :func:`_unmerged_times_coef` (each chunk allocates its own scratch).
+_ROWS_PER_CHUNK = 256
 
-    Sparse rows go through one pass over their stored values (float32 read as is) against
-    the dense coefficient rows of the few genes that have any; scipy's sparse × sparse
-    product was most of module_score's time.
-    """
-    if not sp.issparse(X):
-        return np.asarray(np.asarray(X, dtype=np.float64) @ C.toarray())
-    M = sp.csr_matrix(X)
+
+@numba.njit(cache=True)
+def _add_group(red, s, size, op, vals, group_slot, coef, out, r):
+    """Group ``s``'s value in row ``r`` times its coefficients, as the merged row holds it:
+    rounded to the input's type (``vals``), absent when zero."""
+    v = _group_value(red, s, size, op)
+    if v != 0.0 and group_slot[s] >= 0:
+        vals[0] = v
+        x = float(vals[0])
+        for j in range(coef.shape[1]):
+            out[r, j] += x * coef[group_slot[s], j]
+
+
+@numba.njit(parallel=True, cache=True)
+def _unmerged_times_coef(
+    data, indices, indptr, target, group_code, size, op, members, in_slot, group_slot, coef, out
+):
+    """:func:`_csr_times_coef` of the merged rows, read from the raw rows (a merge plan:
+    ``target``, ``group_code``, ``size``, ``op``), the same products added in the same order:
+    a row's groups with coefficients (input columns ``members``, ascending) are reduced first
+    (a binary search per member), then each is added where its output column falls among
+    the singles (``in_slot``: a single input column's coefficient row, else -1; ``group_slot``:
+    a group's). Returns False if a row's columns are not strictly increasing."""
+    n_rows = indptr.size - 1
+    n_chunks = (n_rows + _ROWS_PER_CHUNK - 1) // _ROWS_PER_CHUNK
+    bad = np.zeros(n_chunks, np.bool_)
+    for ch in numba.prange(n_chunks):
+        red, seen, present, vals, _ = _scratch(max(group_code.size, 1), data.dtype, indices.dtype)
+        for r in range(ch * _ROWS_PER_CHUNK, min(n_rows, (ch + 1) * _ROWS_PER_CHUNK)):
+            lo, hi = indptr[r], indptr[r + 1]
+            n = 0
+            pos = lo
+            for c in members:  # in column order, as the merge reduces them
+                a = pos + np.searchsorted(indices[pos:hi], c)
+                if a < hi and indices[a] == c:
+                    n = _accumulate(red, seen, present, n, -1 - target[c], data[a], r)
+                    a += 1
+                pos = a
+            _sort_present(present, n)  # by output column
+            i = 0
+            prev = -1
+            for p in range(lo, hi):
+                c = indices[p]
+                if c <= prev:
+                    bad[ch] = True
+                    break
+                prev = c
+                s = in_slot[c]
+                if s < 0:
+                    continue
+                while i < n and group_code[present[i]] < target[c]:
+                    _add_group(red, present[i], size, op, vals, group_slot, coef, out, r)
+                    i += 1
+                x = float(data[p])
+                for j in range(coef.shape[1]):
+                    out[r, j] += x * coef[s, j]
+            if bad[ch]:
+                break
+            while i < n:
+                _add_group(red, present[i], size, op, vals, group_slot, coef, out, r)
+                i += 1
+    return not bad.any()
+
+
+def _coefficient_rows(C: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+    """``(slot, coef)``: each gene's row of the dense ``coef`` (genes with a coefficient
+    in any set), -1 for the others."""
     Cr = sp.csr_matrix(C)
     genes = np.flatnonzero(np.diff(Cr.indptr))
     slot = np.full(Cr.shape[0], -1, dtype=np.int64)
     slot[genes] = np.arange(genes.size)
-    out = np.zeros((M.shape[0], Cr.shape[1]))
-    _csr_times_coef(M.data, M.indices, M.indptr, slot, Cr[genes].toarray(), out)
+    return slot, Cr[genes].toarray()
+
+
+def linear_scores(X: Matrix | UnmergedRows, C: sp.spmatrix) -> np.ndarray:
+    """``X @ C`` as a dense (n_obs × n_sets) array without densifying a sparse ``X``.
+
+    Sparse rows go through one pass over their stored values (float32 read as is) against
+    the dense coefficient rows of the few genes that have any; scipy's sparse × sparse
+    product was most of module_score's time. Rows whose duplicated genes are still to be
+    merged (:class:`~sigscore.genes.merge_kernels.UnmergedRows`) are merged as they are
+    read, with the merged rows' sums bit for bit.
+    """
+    if isinstance(X, UnmergedRows):
+        return _unmerged_scores(X, C)
+    if not sp.issparse(X):
+        return np.asarray(np.asarray(X, dtype=np.float64) @ C.toarray())
+    M = sp.csr_matrix(X)
+    slot, coef = _coefficient_rows(C)
+    out = np.zeros((M.shape[0], C.shape[1]))
+    _csr_times_coef(M.data, M.indices, M.indptr, slot, coef, out)
     return out
+
+
+def _unmerged_scores(X: UnmergedRows, C: sp.spmatrix) -> np.ndarray:
+    rows, plan = X.rows, X.plan
+    slot, coef = _coefficient_rows(C)
+    single = plan.target >= 0
+    in_slot = np.where(single, slot[np.where(single, plan.target, 0)], -1)
+    group_slot = slot[plan.group_code]
+    # only the members of groups with coefficients are looked up in each row
+    members = plan.members[group_slot[-1 - plan.target[plan.members]] >= 0]
+    out = np.zeros((rows.shape[0], C.shape[1]))
+    args = (plan.target, plan.group_code, plan.group_size, plan.op, members, in_slot)
+    if _unmerged_times_coef(rows.data, rows.indices, rows.indptr, *args, group_slot, coef, out):
+        return out
+    return linear_scores(X.merged(), C)  # rows not canonical: merged (and sorted) first
 
 
 def prepare(sets: Sequence[IndexedSet], *, gene_stats: GeneStats | None = None) -> dict[str, Any]:
@@ -150,4 +245,7 @@ SPEC = MethodSpec(
     needs_gene_stats=True,
     prepare=prepare,
     accepts_weights=True,
+    merges_in_kernel=True,
+    # float32 blocks are read as they are: the product widens each value, exactly
+    float32_blocks=True,
 )

@@ -159,4 +159,7 @@ SPEC = MethodSpec(
     defaults={"ctrl_size": 50, "n_bins": 25, "random_state": 0},
     needs_gene_stats=True,
     prepare=prepare,
+    merges_in_kernel=True,
+    # float32 blocks are read as they are: the product widens each value, exactly
+    float32_blocks=True,
 )
