@@ -246,6 +246,4 @@ SPEC = MethodSpec(
     prepare=prepare,
     accepts_weights=True,
     merges_in_kernel=True,
-    # float32 blocks are read as they are: the product widens each value, exactly
-    float32_blocks=True,
 )
