@@ -187,20 +187,30 @@ def _row_query_counts(
     m = 0
     nm = 0  # stored group members of the row
     n = 0  # groups with a stored member
-    for k in range(lo, hi):
-        c = indices[k]
-        kd = kind[c]  # one byte per column: stays in L1 cache while the rows stream by
-        if kd == 1:
-            x = data[k]
-            if x != 0.0:
-                qp[m] = qpos[c]
-                qv[m] = x
-                m += 1
-        elif kd == 2:
-            x = data[k]
-            mv[nm] = x
-            nm += 1
-            n = _accumulate(acc, seen, present, n, -1 - target[c], x, r)
+    if target.size == 0:  # no groups: the plain loop (kind is 0 or 1)
+        for k in range(lo, hi):
+            c = indices[k]
+            if kind[c]:  # one byte per column: stays in L1 cache while the rows stream by
+                x = data[k]
+                if x != 0.0:
+                    qp[m] = qpos[c]
+                    qv[m] = x
+                    m += 1
+    else:  # the same, plus the group members (kind 2) reduced as merge_csr does
+        for k in range(lo, hi):
+            c = indices[k]
+            kd = kind[c]
+            if kd == 1:
+                x = data[k]
+                if x != 0.0:
+                    qp[m] = qpos[c]
+                    qv[m] = x
+                    m += 1
+            elif kd == 2:
+                x = data[k]
+                mv[nm] = x
+                nm += 1
+                n = _accumulate(acc, seen, present, n, -1 - target[c], x, r)
     m1 = m
     q = 0  # non-zero groups (an all-zero group stays implicit, as in the merged row)
     if n:
@@ -241,6 +251,7 @@ def _row_query_counts(
     for k in range(nnz):
         n_pos += np.int64(row[k] > 0.0)
         n_zero_stored += np.int64(row[k] == 0.0)
+    fix = nm > 0 or q > 0
     for k in range(nm):
         n_pos -= np.int64(out[k] > 0.0)
         n_zero_stored -= np.int64(out[k] == 0.0)
@@ -254,12 +265,13 @@ def _row_query_counts(
             for k in range(nnz):
                 g += np.int64(row[k] > v)
                 e += np.int64(row[k] == v)
-            for k in range(nm):
-                g -= np.int64(out[k] > v)
-                e -= np.int64(out[k] == v)
-            for k in range(q):
-                g += np.int64(into[k] > v)
-                e += np.int64(into[k] == v)
+            if fix:
+                for k in range(nm):
+                    g -= np.int64(out[k] > v)
+                    e -= np.int64(out[k] == v)
+                for k in range(q):
+                    g += np.int64(into[k] > v)
+                    e += np.int64(into[k] == v)
             ugt[j] = g
             ueq[j] = e
     else:
@@ -439,13 +451,15 @@ def segment_sums_csr(
             # every segment adds its deltas in the same order
             a = 0
             b = m1
-            for _ in range(m):
-                if b >= m or (a < m1 and qp[a] < qp[b]):
-                    t = a
-                    a += 1
-                else:
-                    t = b
-                    b += 1
+            for k in range(m):
+                t = k
+                if m1 < m:  # groups among the queries: take the lower column next
+                    if b >= m or (a < m1 and qp[a] < qp[b]):
+                        t = a
+                        a += 1
+                    else:
+                        t = b
+                        b += 1
                 delta = _transform(qg[t], qe[t], n_genes, mode, cap) - z
                 p = qp[t]
                 for r in range(gene_seg_ptr[p], gene_seg_ptr[p + 1]):
