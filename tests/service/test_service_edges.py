@@ -18,6 +18,7 @@ import selectors
 import shutil
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import threading
@@ -312,7 +313,12 @@ def test_huge_header_and_slow_clients(make_server) -> None:
     assert 'route="/v1/jobs",status="408"' in metrics  # the stalled uploads timed out
     assert "Traceback" not in srv.log.read_text(errors="replace")
     slowest = sorted(zip(latencies, when, strict=True), reverse=True)[:5]
-    assert max(latencies) < 1.0, f"slowest /healthz (s, at s into the attack): {slowest}"
+    # A server that slow clients could stall would answer /healthz only once they were
+    # dropped, after the timeout; half of it bounds the slowest probe (a loaded 2-core
+    # machine delayed one probe 1.09 s while 1,000 connections opened), and the median
+    # stays well below that.
+    assert max(latencies) < timeout / 2, f"slowest /healthz (s, at s into the attack): {slowest}"
+    assert statistics.median(latencies) < 0.5, f"median /healthz: {statistics.median(latencies)} s"
 
 
 def test_connection_cap(make_server) -> None:
