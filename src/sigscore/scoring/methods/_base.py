@@ -92,8 +92,9 @@ class MethodSpec:
     # ``gene_stats``), so the dispatcher may hand it just those columns, sets renumbered;
     # scores must be bit-identical either way (tests/scoring/test_run.py checks each method)
     reads_set_columns_only: bool = False
-    # True: ``run`` only compares values within a row (ranks), so row blocks read as float32
-    # are handed over as float32, not widened (exact either way; io.blocks.float32_kept)
+    # True: ``run`` only compares values within a row (ranks) or widens each value itself
+    # (module_score's float64 dot products), so row blocks read as float32 are handed over
+    # as float32, not widened by a copy (exact either way; io.blocks.float32_kept)
     float32_blocks: bool = False
     # True: ``run`` accepts row blocks whose duplicated gene columns are still to be merged
     # (genes.merge_kernels.UnmergedRows; io.blocks.merge_deferred) and merges as it reads
