@@ -132,7 +132,7 @@ def _reset_peak() -> None:
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
 
 
-def _load(info: dict[str, Any], tcga: bool = False):
+def load_dataset(info: dict[str, Any], tcga: bool = False):
     """The dataset, its genes and sets; ``tcga``: columns named as TCGA-LIHC names them."""
     genes = json.loads(Path(info["genes"]).read_text())
     sets = json.loads(Path(info["sets"]).read_text())
@@ -246,7 +246,7 @@ def worker(tool: str, method: str, info: dict[str, Any], out: Path) -> dict[str,
     """Run one tool twice in this process; scores go to ``out`` (.npy, obs × sets)."""
     if tool == "R":
         return _r_worker(method, info, out)
-    data, _, sets = _load(info, tcga=tool == "sigscore-tcga")
+    data, _, sets = load_dataset(info, tcga=tool == "sigscore-tcga")
     call = _caller(tool, method, data, sets)
     t0 = time.perf_counter()
     call()

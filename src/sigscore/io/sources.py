@@ -409,9 +409,11 @@ class MergedSource(MemorySource):
         # straight into the type the block is handed on in (as_float_block: float64, or
         # float32 kept for rank methods), so no second pass converts it
         wanted = as_float_block(sp.csr_matrix((0, 0), dtype=rows.dtype)).dtype
-        if merge_is_deferred() and rows.dtype == wanted and not self._steps:
-            # the consumer merges as it reads; rows of another type are merged here, since
-            # each group's value is rounded to the input's type before any widening
+        if merge_is_deferred() and rows.dtype in (wanted, np.float32) and not self._steps:
+            # the consumer merges as it reads. float32 rows go on as they are even where
+            # float64 blocks are wanted: those kernels round each group's value to the
+            # input's type and widen every value exactly, as the merge-then-widen here
+            # would; rows of other types (integers) are merged and converted here
             return UnmergedRows(rows, self.plan)
         return merge_columns(rows, self.plan, self._raw_shape[1], self.op, out_dtype=wanted)
 

@@ -97,7 +97,8 @@ class MethodSpec:
     # as float32, not widened by a copy (exact either way; io.blocks.float32_kept)
     float32_blocks: bool = False
     # True: ``run`` accepts row blocks whose duplicated gene columns are still to be merged
-    # (genes.merge_kernels.UnmergedRows; io.blocks.merge_deferred) and merges as it reads
+    # (genes.merge_kernels.UnmergedRows; io.blocks.merge_deferred) and merges as it reads;
+    # their raw rows may be float32 whatever float32_blocks says (read exactly)
     merges_in_kernel: bool = False
 
     def params(self, **given: Any) -> dict[str, Any]:
