@@ -136,7 +136,7 @@ def _random_csr(rng: np.random.Generator, n: int, m: int, dtype) -> sp.csr_matri
 def both_kernels(monkeypatch):
     """merge_columns with every row merge run by the serial and the parallel kernel: the
     arrays must agree bit for bit (returns the calls' count and whether any was canonical)."""
-    from sigscore.genes import _merge_jit as mj
+    from sigscore.genes import merge_jit as mj
 
     calls = {"n": 0, "ok": 0}
 
@@ -214,7 +214,7 @@ def test_parallel_kernel_reports_non_canonical_rows(both_kernels):
 
 def test_merge_rows_takes_the_parallel_kernel_for_large_inputs(monkeypatch):
     """The dispatcher's choice: serial for small inputs or many duplicated columns."""
-    from sigscore.genes import _merge_jit as mj
+    from sigscore.genes import merge_jit as mj
 
     taken = []
     for name in ("merge_csr", "merge_csr_parallel"):

@@ -4,7 +4,7 @@ Only a few columns are duplicated (older symbols that harmonise to one gene), so
 make one pass over the stored values: a column that is alone in its group is copied with its
 new index, and the members of a duplicated group are reduced (max, sum or mean) into the
 group's slot. Implicit zeros of a sparse row count as values of their columns, exactly as in
-the dense matrix. The sparse kernels (numba) live in :mod:`._merge_jit`, imported on first
+the dense matrix. The sparse kernels (numba) live in :mod:`.merge_jit`, imported on first
 sparse use, so merging a dense matrix never imports numba.
 """
 
@@ -108,7 +108,7 @@ def merge_columns(
             t = np.where(t >= 0, t, plan.group_code[np.maximum(-1 - t, 0)])
         codes = t
         return _merge_dense(X, codes, n_out, plan.group_code, op)
-    from . import _merge_jit  # numba: only sparse input needs it
+    from . import merge_jit  # numba: only sparse input needs it
 
     target, dup_codes, group_size = plan.target, plan.group_code, plan.group_size
     M = X
@@ -116,7 +116,7 @@ def merge_columns(
         itype = np.int32 if max(n_out, M.nnz) < 2**31 else np.int64
         data = np.empty(M.nnz, dtype=out_dtype or M.data.dtype)
         idx = np.empty(M.nnz, dtype=itype)
-        ok, ptr = _merge_jit.merge_rows(
+        ok, ptr = merge_jit.merge_rows(
             M.data, M.indices, M.indptr, target, dup_codes, group_size, op, data, idx
         )
         if ok:

@@ -365,7 +365,7 @@ class MergedSource(MemorySource):
         wanted = as_float_block(sp.csr_matrix((0, 0), dtype=self.X.dtype)).dtype
         if not self.sparse or self._steps or wanted != np.float64:
             return super().column_sums(chunk_rows)
-        from ..genes import _merge_jit
+        from ..genes import merge_jit
         from ..genes.merge_kernels import merge_columns
 
         chunk_rows = max(1, int(chunk_rows or chunk_rows_for(self)))
@@ -379,7 +379,7 @@ class MergedSource(MemorySource):
             two = rows.nnz - (stop - start) * plan.members.size > PARALLEL_SUMS_MIN_NNZ
             ok = False
             if two or rows.nnz <= PARALLEL_SUMS_MIN_NNZ:
-                ok, acc = _merge_jit.merged_column_sums(
+                ok, acc = merge_jit.merged_column_sums(
                     rows.data, rows.indices, rows.indptr, plan.target, plan.group_code,
                     plan.group_size, plan.op, plan.n_out, 2 if two else 1,
                 )  # fmt: skip

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from sigscore.genes._merge_jit import _accumulate, _group_value, _scratch, _sort_present
+from sigscore.genes.merge_jit import accumulate_member, group_scratch, group_value, sort_present
 
 from ._ranks import ASC_AVERAGE, AUCELL, AUCELL_ORDINAL, UCELL
 
@@ -176,7 +176,7 @@ def _row_query_counts(
     a row allocates nothing. Cost O(nnz * u) for ``u <= _LINEAR_GRID`` distinct query
     values (vectorised compares), else O(nnz log u), plus sorting the ``m`` queries.
 
-    A row with group members is counted as the merged row (see :mod:`..genes._merge_jit`):
+    A row with group members is counted as the merged row (see :mod:`..genes.merge_jit`):
     its members' values are reduced per group as :func:`merge_csr` does; a non-zero group
     value is a query when its column is a set gene; the raw row's counts are then corrected
     by taking out every stored member value and adding every non-zero group value.
@@ -210,13 +210,13 @@ def _row_query_counts(
                 x = data[k]
                 mv[nm] = x
                 nm += 1
-                n = _accumulate(acc, seen, present, n, -1 - target[c], x, r)
+                n = accumulate_member(acc, seen, present, n, -1 - target[c], x, r)
     m1 = m
     q = 0  # non-zero groups (an all-zero group stays implicit, as in the merged row)
     if n:
-        _sort_present(present, n)  # by slot = by output column, as the merged row holds them
+        sort_present(present, n)  # by slot = by output column, as the merged row holds them
         for i in range(n):
-            v = _group_value(acc, present[i], size, op)
+            v = group_value(acc, present[i], size, op)
             if v != 0.0:
                 vals[q] = v  # rounded to the block's type, as merge_csr stores it
                 p = gpos[present[i]]
@@ -434,7 +434,7 @@ def segment_sums_csr(
         ueq = np.empty(n_univ, dtype=np.int64)
         mg = (
             target, group_size, op, gpos,
-            _scratch(max(group_code.size, 1), data.dtype, indices.dtype),
+            group_scratch(max(group_code.size, 1), data.dtype, indices.dtype),
             np.empty(max(n_members, 1), dtype=data.dtype),
         )  # fmt: skip
         for i in range(c * _ROWS_PER_CHUNK, min(n_rows, (c + 1) * _ROWS_PER_CHUNK)):

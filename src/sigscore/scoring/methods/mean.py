@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sigscore.errors import UsageError
-from sigscore.genes._merge_jit import _accumulate, _group_value, _scratch, _sort_present
+from sigscore.genes.merge_jit import accumulate_member, group_scratch, group_value, sort_present
 from sigscore.genes.merge_kernels import UnmergedRows
 
 from ._base import GeneStats, IndexedSet, Matrix, MethodSpec
@@ -107,7 +107,7 @@ _ROWS_PER_CHUNK = 256
 def _add_group(red, s, size, op, vals, group_slot, coef, out, r):
     """Group ``s``'s value in row ``r`` times its coefficients, as the merged row holds it:
     rounded to the input's type (``vals``), absent when zero."""
-    v = _group_value(red, s, size, op)
+    v = group_value(red, s, size, op)
     if v != 0.0 and group_slot[s] >= 0:
         vals[0] = v
         x = float(vals[0])
@@ -129,7 +129,9 @@ def _unmerged_times_coef(
     n_chunks = (n_rows + _ROWS_PER_CHUNK - 1) // _ROWS_PER_CHUNK
     bad = np.zeros(n_chunks, np.bool_)
     for ch in numba.prange(n_chunks):
-        red, seen, present, vals, _ = _scratch(max(group_code.size, 1), data.dtype, indices.dtype)
+        red, seen, present, vals, _ = group_scratch(
+            max(group_code.size, 1), data.dtype, indices.dtype
+        )
         for r in range(ch * _ROWS_PER_CHUNK, min(n_rows, (ch + 1) * _ROWS_PER_CHUNK)):
             lo, hi = indptr[r], indptr[r + 1]
             n = 0
@@ -137,10 +139,10 @@ def _unmerged_times_coef(
             for c in members:  # in column order, as the merge reduces them
                 a = pos + np.searchsorted(indices[pos:hi], c)
                 if a < hi and indices[a] == c:
-                    n = _accumulate(red, seen, present, n, -1 - target[c], data[a], r)
+                    n = accumulate_member(red, seen, present, n, -1 - target[c], data[a], r)
                     a += 1
                 pos = a
-            _sort_present(present, n)  # by output column
+            sort_present(present, n)  # by output column
             i = 0
             prev = -1
             for p in range(lo, hi):

@@ -1,7 +1,11 @@
 """numba kernels behind :mod:`.merge_kernels` for sparse rows (see its docstring).
 
 Kept apart so that merging the columns of a dense matrix (a small bulk file) never imports
-numba; :func:`.merge_kernels.merge_columns` imports this module for sparse input only.
+numba; :func:`.merge_kernels.merge_columns` imports this module for sparse input only. The
+per-row group reduction (:func:`group_scratch`, :func:`accumulate_member`,
+:func:`group_value`, :func:`sort_present`) is public: the kernels that read unmerged rows
+(the rank methods', mean's, :func:`merged_column_sums`) reduce a row's groups with it, so
+their values are the merge's, bit for bit.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from .merge_kernels import MAX, SUM
 
 
 @numba.njit(cache=True)
-def _group_value(acc, s, size, op):
+def group_value(acc, s, size, op):
     if op == MAX:
         v = acc[s, 0]
         return v if acc[s, 1] >= size[s] else max(v, 0.0)  # an implicit zero takes part
@@ -23,7 +27,7 @@ def _group_value(acc, s, size, op):
 
 
 @numba.njit(cache=True)
-def _accumulate(acc, seen, present, n, s, x, r):
+def accumulate_member(acc, seen, present, n, s, x, r):
     """Member value ``x`` of group ``s`` added to row ``r``'s reductions (float64, in
     column order); returns the row's count of groups seen so far (``present[:n]``)."""
     if seen[s] != r:  # first member of group s stored in this row
@@ -40,7 +44,7 @@ def _accumulate(acc, seen, present, n, s, x, r):
 
 
 @numba.njit(cache=True)
-def _sort_present(present, n):
+def sort_present(present, n):
     """``present[:n]`` sorted by slot (= by output column): rows hold few groups."""
     for i in range(1, n):
         v = present[i]
@@ -56,10 +60,10 @@ def _place_groups(out_data, out_idx, start, w, present, n, group_code, acc, size
     """Insert the row's reduced groups (``present[:n]``) among its singles ``[start, w)``,
     keeping columns sorted; returns the row's new end. Merging from the back is in place:
     a row never grows (its groups have at least as many stored members)."""
-    _sort_present(present, n)
+    sort_present(present, n)
     q = 0
     for i in range(n):
-        v = _group_value(acc, present[i], size, op)
+        v = group_value(acc, present[i], size, op)
         if v != 0.0:  # an all-zero group stays implicit, as in the dense matrix
             vals[q] = v
             cols[q] = group_code[present[i]]
@@ -81,7 +85,7 @@ def _place_groups(out_data, out_idx, start, w, present, n, group_code, acc, size
 
 
 @numba.njit(cache=True)
-def _scratch(n_groups, in_dtype, idx_dtype):
+def group_scratch(n_groups, in_dtype, idx_dtype):
     """One thread's working arrays for rows' group reductions (see :func:`_merge_row`)."""
     # a group's value is rounded to the input's type (float32 stays float32) before it is
     # stored, so a widened output holds exactly the widened values of a same-type merge
@@ -119,7 +123,7 @@ def _merge_row(
             out_data[w] = data[k]
             w += 1
             continue
-        n = _accumulate(acc, seen, present, n, -1 - t, data[k], r)
+        n = accumulate_member(acc, seen, present, n, -1 - t, data[k], r)
     if n:
         w = _place_groups(
             out_data, out_idx, start, w, present, n, group_code, acc, size, op, vals, cols
@@ -143,13 +147,13 @@ def _row_length(data, indices, r, lo, hi, target, members, size, op, sc):
         if a < hi and indices[a] == c:
             # members ascend, as in a canonical row: reduced in the same order as by
             # _merge_row, so the group's value (and whether it is zero) is the same
-            n = _accumulate(acc, seen, present, n, -1 - target[c], data[a], r)
+            n = accumulate_member(acc, seen, present, n, -1 - target[c], data[a], r)
             found += 1
             a += 1
         pos = a
     length = hi - lo - found
     for i in range(n):
-        if _group_value(acc, present[i], size, op) != 0.0:
+        if group_value(acc, present[i], size, op) != 0.0:
             length += 1
     return length
 
@@ -164,7 +168,7 @@ def merge_csr(data, indices, indptr, target, group_code, size, op, out_data, out
     strictly increasing (the caller canonicalises and calls again), so canonical input,
     the usual case, is read once. One thread; :func:`merge_csr_parallel` splits the rows."""
     n_rows = indptr.size - 1
-    sc = _scratch(max(group_code.size, 1), data.dtype, out_idx.dtype)
+    sc = group_scratch(max(group_code.size, 1), data.dtype, out_idx.dtype)
     out_ptr = np.zeros(n_rows + 1, np.int64)
     w = 0
     for r in range(n_rows):
@@ -200,7 +204,7 @@ def merge_csr_parallel(
     n_chunks = (n_rows + _ROWS_PER_CHUNK - 1) // _ROWS_PER_CHUNK
     out_ptr = np.zeros(n_rows + 1, np.int64)
     for ch in numba.prange(n_chunks):
-        sc = _scratch(n_groups, data.dtype, out_idx.dtype)
+        sc = group_scratch(n_groups, data.dtype, out_idx.dtype)
         for r in range(ch * _ROWS_PER_CHUNK, min(n_rows, (ch + 1) * _ROWS_PER_CHUNK)):
             out_ptr[r + 1] = _row_length(
                 data, indices, r, indptr[r], indptr[r + 1], target, members, size, op, sc,
@@ -209,7 +213,7 @@ def merge_csr_parallel(
         out_ptr[r + 1] += out_ptr[r]
     bad = np.zeros(n_chunks, np.bool_)
     for ch in numba.prange(n_chunks):
-        sc = _scratch(n_groups, data.dtype, out_idx.dtype)
+        sc = group_scratch(n_groups, data.dtype, out_idx.dtype)
         for r in range(ch * _ROWS_PER_CHUNK, min(n_rows, (ch + 1) * _ROWS_PER_CHUNK)):
             w = _merge_row(
                 data, indices, r, indptr[r], indptr[r + 1], target, group_code, size, op,
@@ -262,7 +266,9 @@ def merged_column_sums(data, indices, indptr, target, group_code, size, op, n_ou
     step = (n_rows + n_slabs - 1) // n_slabs
     bad = np.zeros(n_slabs, np.bool_)
     for t in numba.prange(n_slabs):
-        red, seen, present, vals, _ = _scratch(max(group_code.size, 1), data.dtype, indices.dtype)
+        red, seen, present, vals, _ = group_scratch(
+            max(group_code.size, 1), data.dtype, indices.dtype
+        )
         for r in range(t * step, min(n_rows, (t + 1) * step)):
             n = 0
             prev = -1
@@ -278,12 +284,12 @@ def merged_column_sums(data, indices, indptr, target, group_code, size, op, n_ou
                     acc[t, 0, g] += v
                     acc[t, 1, g] += v * v
                 else:
-                    n = _accumulate(red, seen, present, n, -1 - g, data[k], r)
+                    n = accumulate_member(red, seen, present, n, -1 - g, data[k], r)
             if bad[t]:
                 break
             for i in range(n):  # the row's groups: one value each, as the merged row holds
                 s = present[i]
-                v = _group_value(red, s, size, op)
+                v = group_value(red, s, size, op)
                 if v != 0.0:
                     vals[0] = v  # rounded to the input's type, as stored by _place_groups
                     x = np.float64(vals[0])
