@@ -24,7 +24,16 @@ _KEEP_FLOAT32: contextvars.ContextVar[bool] = contextvars.ContextVar("keep_float
 
 
 @contextlib.contextmanager
-def float32_kept(enabled: bool = True) -> Iterator[None]:
+def _flag_set(var: contextvars.ContextVar[bool], enabled: bool) -> Iterator[None]:
+    """``var`` set to ``enabled`` within the context (this thread / task), then restored."""
+    token = var.set(enabled)
+    try:
+        yield
+    finally:
+        var.reset(token)
+
+
+def float32_kept(enabled: bool = True) -> contextlib.AbstractContextManager[None]:
     """Within this context (this thread / task), :func:`as_float_block` leaves float32 blocks
     float32 instead of widening them to float64.
 
@@ -33,31 +42,23 @@ def float32_kept(enabled: bool = True) -> Iterator[None]:
     value and doubles the bytes the kernels then read. Elsewhere (blocks built on a Dask
     worker, every other method) blocks stay float64.
     """
-    token = _KEEP_FLOAT32.set(enabled)
-    try:
-        yield
-    finally:
-        _KEEP_FLOAT32.reset(token)
+    return _flag_set(_KEEP_FLOAT32, enabled)
 
 
 # Set by :func:`merge_deferred` around a run whose consumer merges duplicated columns itself.
 _DEFER_MERGE: contextvars.ContextVar[bool] = contextvars.ContextVar("defer_merge", default=False)
 
 
-@contextlib.contextmanager
-def merge_deferred(enabled: bool = True) -> Iterator[None]:
+def merge_deferred(enabled: bool = True) -> contextlib.AbstractContextManager[None]:
     """Within this context (this thread / task), a matrix whose duplicated gene columns are
     merged as it is read (:class:`sigscore.io.sources.MergedSource`) hands on its sparse row
     blocks unmerged, as :class:`sigscore.genes.merge_kernels.UnmergedRows`.
 
     For consumers that fix up the few duplicated columns of a row as they read it (the rank
-    kernels): the merged copy of every block costs more than the scoring itself.
+    kernels, mean's and module_score's dot products): the merged copy of every block costs
+    more than the scoring itself.
     """
-    token = _DEFER_MERGE.set(enabled)
-    try:
-        yield
-    finally:
-        _DEFER_MERGE.reset(token)
+    return _flag_set(_DEFER_MERGE, enabled)
 
 
 def merge_is_deferred() -> bool:
